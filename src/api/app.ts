@@ -1,0 +1,64 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { DomainError } from '../domain/errors.js';
+import { mountBullBoard } from './bull-board.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { errorResponse, toErrorResponse } from './errors.js';
+import { authMiddleware } from './middleware/auth.js';
+import { bookingRoutes } from './routes/bookings.routes.js';
+import { catalogRoutes } from './routes/catalog.routes.js';
+import { jobRoutes } from './routes/jobs.routes.js';
+import { opsRoutes } from './routes/ops.routes.js';
+import { validationHook } from './validation.js';
+
+export const API_PREFIX = '/api/v1';
+
+/**
+ * The HTTP app: validates, authorizes, enqueues and reads. It never writes booking state (workers do).
+ * Built from its dependencies so tests and every process entrypoint share it.
+ */
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ strict: false, defaultHook: validationHook });
+
+  app.onError((err, c) => {
+    const { status } = toErrorResponse(err);
+    if (status >= 500) deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'request failed');
+    return errorResponse(c, err);
+  });
+  app.notFound((c) => errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
+  app.use('*', requestId());
+
+  app.route('/', opsRoutes(deps));
+  mountBullBoard(app, deps);
+
+  const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  api.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.http.bodyLimitBytes,
+      onError: (c) => errorResponse(c, new DomainError('payload_too_large', `Body exceeds ${deps.config.http.bodyLimitBytes} bytes`)),
+    }),
+  );
+  api.use('*', authMiddleware({ orm: deps.orm, jwtSecret: deps.config.auth.jwtSecret }));
+  api.route('/', catalogRoutes(deps));
+  api.route('/', bookingRoutes(deps));
+  api.route('/', jobRoutes(deps));
+  app.route(API_PREFIX, api);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Coworking booking service',
+      version: '0.1.0',
+      description: 'Commands answer 202 with a job; poll `statusUrl` or send `Prefer: wait=N`.',
+    },
+    security: [{ bearerAuth: [] }],
+  });
+  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

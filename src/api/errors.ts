@@ -1,0 +1,65 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ZodError } from 'zod';
+import { isDatabaseUnavailable } from '../db/pg-errors.js';
+import { DomainError, isDomainError, type ErrorCode, type FieldIssue } from '../domain/errors.js';
+import { isRedisUnavailable } from '../redis.js';
+
+/** HTTP status of each code when it is answered synchronously. Command-level codes met at the API are bad input. */
+const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503> = {
+  validation_error: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  idempotency_key_reused: 422,
+  service_unavailable: 503,
+  internal_error: 500,
+  slot_unavailable: 409,
+  invalid_transition: 409,
+  capacity_exceeded: 400,
+  invalid_booking_time: 400,
+  space_inactive: 409,
+  invalid_payload: 400,
+};
+
+export const httpStatusOf = (code: ErrorCode) => STATUS[code];
+
+export function zodIssues(error: ZodError): FieldIssue[] {
+  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+}
+
+export const validationError = (issues: FieldIssue[], message = 'Request validation failed') =>
+  new DomainError('validation_error', message, issues);
+
+/**
+ * The one translator from anything thrown to the error envelope `{error: {code, message, details?}}`.
+ * Outages of Postgres or Redis are 503 (retry later), never 500.
+ */
+export function toErrorResponse(err: unknown): { status: number; body: { error: { code: ErrorCode; message: string; details?: unknown } } } {
+  let e: DomainError;
+  if (isDomainError(err)) {
+    // Time and capacity rules checked before enqueueing are field validation from the client's point of view.
+    e =
+      err.code === 'invalid_booking_time' || err.code === 'capacity_exceeded'
+        ? new DomainError('validation_error', err.message, err.details)
+        : err;
+  } else if (err instanceof HTTPException) {
+    const status = err.status;
+    const code: ErrorCode =
+      status === 401 ? 'unauthorized' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 403 ? 'forbidden' : status < 500 ? 'validation_error' : 'internal_error';
+    e = new DomainError(code, err.message || 'Request refused');
+  } else if (isDatabaseUnavailable(err) || isRedisUnavailable(err)) {
+    e = new DomainError('service_unavailable', 'A backing service is unavailable; retry shortly');
+  } else {
+    e = new DomainError('internal_error', 'Internal error');
+  }
+  return { status: STATUS[e.code], body: { error: e.toJSON() as { code: ErrorCode; message: string; details?: unknown } } };
+}
+
+export function errorResponse(c: Context, err: unknown): Response {
+  const { status, body } = toErrorResponse(err);
+  if (status === 503) c.header('Retry-After', '5');
+  return c.json(body, status as 400);
+}

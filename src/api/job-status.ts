@@ -1,0 +1,73 @@
+import type { Job } from 'bullmq';
+import { ProcessedCommandSchema } from '../db/entities/index.js';
+import type { JobError } from '../jobs/catalogue.js';
+import type { AppDeps } from './context.js';
+import type { JobStatusBody } from './schemas.js';
+
+export interface JobView {
+  status: JobStatusBody;
+  ownerId: string | null;
+  fingerprint: string | null;
+}
+
+const STATE_OF: Record<string, JobStatusBody['state']> = {
+  waiting: 'waiting',
+  prioritized: 'waiting',
+  'waiting-children': 'waiting',
+  delayed: 'delayed',
+  active: 'active',
+  completed: 'completed',
+  failed: 'failed',
+};
+
+/** `code: message`, as the worker writes UnrecoverableError messages. */
+export function parseFailedReason(reason: string | undefined): JobError {
+  const m = reason?.match(/^([a-z_]+): (.*)$/s);
+  return m?.[1] && m[2] !== undefined ? { code: m[1], message: m[2] } : { code: 'internal_error', message: reason || 'Job failed' };
+}
+
+const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+
+/**
+ * The status of a command job. While BullMQ still has the job, its state is authoritative: BullMQ marks a job
+ * completed only after the worker committed AND evicted caches, so "completed" here means every read is fresh.
+ * Once BullMQ has trimmed the job, the inbox row answers (it is final by then). Refusal details come from the
+ * inbox, which stores them structured.
+ */
+export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | null> {
+  const job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
+  const inbox = await deps.orm.em.fork().findOne(ProcessedCommandSchema, jobId);
+
+  if (job) {
+    const state = STATE_OF[await job.getState()];
+    if (state) {
+      const status: JobStatusBody = {
+        id: jobId,
+        name: job.name,
+        state,
+        attemptsMade: job.attemptsMade,
+        createdAt: new Date(job.timestamp).toISOString(),
+      };
+      if (state === 'completed') status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
+      if (state === 'failed') status.error = inbox?.error ?? parseFailedReason(job.failedReason);
+      if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
+      const finished = iso(job.finishedOn);
+      if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
+      const data = job.data as { actor?: { id?: string }; fingerprint?: string | null };
+      return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null };
+    }
+  }
+  if (!inbox) return null;
+  const status: JobStatusBody = {
+    id: jobId,
+    name: inbox.name,
+    state: inbox.outcome,
+    createdAt: inbox.requestedAt.toISOString(),
+    finishedAt: inbox.processedAt.toISOString(),
+  };
+  if (inbox.outcome === 'completed') status.result = inbox.result ?? {};
+  else status.error = inbox.error ?? { code: 'internal_error', message: 'Job failed' };
+  return { status, ownerId: inbox.userId ?? null, fingerprint: inbox.fingerprint ?? null };
+}
+
+export const isFinished = (s: JobStatusBody) => s.state === 'completed' || s.state === 'failed';

@@ -1,0 +1,61 @@
+import type { MiddlewareHandler } from 'hono';
+import { verify } from 'hono/jwt';
+import { z } from 'zod';
+import { UserSchema, ROLES } from '../../db/entities/index.js';
+import { DomainError } from '../../domain/errors.js';
+import type { Orm } from '../../db/orm.js';
+import type { AppEnv, AuthUser } from '../context.js';
+
+const ClaimsSchema = z.object({
+  sub: z.uuid(),
+  email: z.email().max(320),
+  name: z.string().min(1).max(200),
+  role: z.enum(ROLES),
+  exp: z.number(),
+});
+
+const unauthorized = (message: string) => new DomainError('unauthorized', message);
+
+/**
+ * Bearer JWT (HS256 only: `alg` is pinned, so `none` or RS/HS confusion is refused), claims checked with zod,
+ * the user upserted from them. Upserts are remembered per process so a steady client costs no write.
+ */
+export function authMiddleware(deps: { orm: Orm; jwtSecret: string }): MiddlewareHandler<AppEnv> {
+  const known = new Map<string, string>();
+  const remember = (key: string, value: string) => {
+    if (known.size >= 10_000) known.delete(known.keys().next().value as string);
+    known.set(key, value);
+  };
+
+  async function upsertUser(user: AuthUser): Promise<void> {
+    const fingerprint = `${user.email}\u0000${user.name}\u0000${user.role}`;
+    if (known.get(user.id) === fingerprint) return;
+    const now = new Date();
+    await deps.orm.em
+      .fork()
+      .createQueryBuilder(UserSchema)
+      .insert({ ...user, createdAt: now, updatedAt: now })
+      .onConflict('id')
+      .merge(['email', 'name', 'role', 'updatedAt'])
+      .execute('run');
+    remember(user.id, fingerprint);
+  }
+
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const match = header?.match(/^Bearer\s+(\S+)$/i);
+    if (!match?.[1]) throw unauthorized('Missing bearer token');
+    let payload: unknown;
+    try {
+      payload = await verify(match[1], deps.jwtSecret, { alg: 'HS256' });
+    } catch {
+      throw unauthorized('Invalid or expired token');
+    }
+    const claims = ClaimsSchema.safeParse(payload);
+    if (!claims.success) throw unauthorized('Token claims are incomplete (sub, email, name, role, exp)');
+    const user: AuthUser = { id: claims.data.sub, email: claims.data.email, name: claims.data.name, role: claims.data.role };
+    await upsertUser(user);
+    c.set('user', user);
+    await next();
+  };
+}

@@ -1,0 +1,156 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { BookingSchema, SpaceSchema, WorkspaceSchema, type Booking } from '../../db/entities/index.js';
+import { DomainError } from '../../domain/errors.js';
+import { validateAttendees, validateBookingWindow } from '../../domain/time-rules.js';
+import type { CommandName } from '../../jobs/catalogue.js';
+import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
+import { requireRole } from '../guards.js';
+import * as S from '../schemas.js';
+import { bookingDetailDto, bookingDto } from '../serializers.js';
+import { commandIdentity, submitCommand } from '../submit-command.js';
+import { validationHook } from '../validation.js';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+const tags = ['bookings'];
+const base = '/booking/bookings';
+
+const createBooking = createRoute({
+  method: 'post', path: base, tags, summary: 'Request a booking (enqueues booking.create)',
+  description: 'The booking id is assigned at once and returned; the booking exists (status pending) once the job completes.',
+  request: { headers: S.CommandHeaders, ...body(S.CreateBookingInput) },
+  responses: S.commandResponses,
+});
+const listBookings = createRoute({
+  method: 'get', path: base, tags, summary: 'List bookings (own; staff see all)',
+  request: { query: S.BookingListQuery },
+  responses: { 200: json(S.page(S.Booking), 'A page of bookings, newest first'), ...S.errors },
+});
+const getBooking = createRoute({
+  method: 'get', path: `${base}/{id}`, tags, summary: 'A booking, with days used and remaining',
+  request: { params: S.IdParam },
+  responses: { 200: json(S.BookingDetail, 'Booking'), ...S.errors },
+});
+const updateBooking = createRoute({
+  method: 'patch', path: `${base}/{id}`, tags, summary: 'Change notes, attendees or the time (pending or confirmed)',
+  request: { params: S.IdParam, headers: S.CommandHeaders, ...body(S.UpdateBookingInput) },
+  responses: S.commandResponses,
+});
+const deleteBooking = createRoute({
+  method: 'delete', path: `${base}/{id}`, tags, summary: 'Delete a pending or cancelled booking',
+  request: { params: S.IdParam, headers: S.CommandHeaders },
+  responses: S.commandResponses,
+});
+const cancelBooking = createRoute({
+  method: 'post', path: `${base}/{id}/cancel`, tags, summary: 'Cancel (owner or staff)',
+  request: { params: S.IdParam, headers: S.CommandHeaders, ...body(S.CancelBookingInput) },
+  responses: S.commandResponses,
+});
+const action = (segment: string, summary: string) =>
+  createRoute({
+    method: 'post', path: `${base}/{id}/${segment}`, tags, summary,
+    request: { params: S.IdParam, headers: S.CommandHeaders },
+    responses: S.commandResponses,
+  });
+
+type Submitted = never; // command handlers answer with a plain Response (202 or 200), typed by the route's responses
+
+export function bookingRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const em = () => deps.orm.em.fork();
+
+  /** The booking as the caller may see it: missing, deleted and other members' bookings are all 404. */
+  async function visibleBooking(c: Context<AppEnv>, id: string): Promise<Booking> {
+    const user = c.get('user');
+    const booking = await em().findOne(BookingSchema, { id, deletedAt: null });
+    if (!booking || (!isStaffRole(user.role) && booking.userId !== user.id))
+      throw new DomainError('not_found', `Booking ${id} not found`);
+    return booking;
+  }
+
+  async function spaceAndZone(spaceId: string) {
+    const fork = em();
+    const space = await fork.findOne(SpaceSchema, spaceId);
+    if (!space) throw new DomainError('not_found', `Space ${spaceId} not found`);
+    const workspace = await fork.findOneOrFail(WorkspaceSchema, space.workspaceId);
+    return { space, timezone: workspace.timezone };
+  }
+
+  app.openapi(createBooking, async (c) => {
+    const input = c.req.valid('json');
+    const { space, timezone } = await spaceAndZone(input.spaceId);
+    if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
+    // Checked here for a 400 with field paths; the worker checks again against the committed state.
+    validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone, now: new Date() });
+    validateAttendees(input.attendees, space.capacity);
+    const identity = commandIdentity(c);
+    const bookingId = identity.newId;
+    return (await submitCommand(c, deps, 'booking.create', { ...input, notes: input.notes ?? null, bookingId }, identity, { bookingId })) as Submitted;
+  });
+
+  app.openapi(listBookings, async (c) => {
+    const user = c.get('user');
+    const q = c.req.valid('query');
+    const where = {
+      deletedAt: null,
+      ...(isStaffRole(user.role) ? {} : { userId: user.id }),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.bookingType ? { bookingType: q.bookingType } : {}),
+      ...(q.workspaceId ? { workspaceId: q.workspaceId } : {}),
+      ...(q.spaceId ? { spaceId: q.spaceId } : {}),
+    };
+    const [items, total] = await em().findAndCount(BookingSchema, where, {
+      orderBy: { createdAt: 'desc', id: 'desc' },
+      limit: q.pageSize,
+      offset: (q.page - 1) * q.pageSize,
+    });
+    return c.json({ items: items.map(bookingDto), page: q.page, pageSize: q.pageSize, total }, 200);
+  });
+
+  app.openapi(getBooking, async (c) => {
+    const booking = await visibleBooking(c, c.req.valid('param').id);
+    const workspace = await em().findOneOrFail(WorkspaceSchema, booking.workspaceId);
+    return c.json(bookingDetailDto(booking, workspace.timezone, new Date()), 200);
+  });
+
+  app.openapi(updateBooking, async (c) => {
+    const booking = await visibleBooking(c, c.req.valid('param').id);
+    const input = c.req.valid('json');
+    const { space, timezone } = await spaceAndZone(booking.spaceId);
+    if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity);
+    if (input.startsAt !== undefined || input.endsAt !== undefined) {
+      const startsAt = new Date(input.startsAt ?? booking.startsAt);
+      const endsAt = new Date(input.endsAt ?? booking.endsAt);
+      validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone, now: new Date() });
+    }
+    return (await submitCommand(c, deps, 'booking.update', { ...input, bookingId: booking.id }, undefined, { bookingId: booking.id })) as Submitted;
+  });
+
+  app.openapi(deleteBooking, async (c) => {
+    const booking = await visibleBooking(c, c.req.valid('param').id);
+    return (await submitCommand(c, deps, 'booking.delete', { bookingId: booking.id }, undefined, { bookingId: booking.id })) as Submitted;
+  });
+
+  app.openapi(cancelBooking, async (c) => {
+    const booking = await visibleBooking(c, c.req.valid('param').id);
+    const { reason } = c.req.valid('json');
+    return (await submitCommand(c, deps, 'booking.cancel', { bookingId: booking.id, reason }, undefined, { bookingId: booking.id })) as Submitted;
+  });
+
+  const simple: [string, string, CommandName, boolean][] = [
+    ['confirm', 'Confirm a pending booking (staff)', 'booking.confirm', true],
+    ['check-in', 'Check in (owner or staff; from 15 min before start until the end)', 'booking.check-in', false],
+    ['check-out', 'Check out (owner or staff)', 'booking.check-out', false],
+    ['complete', 'Complete an active booking, or a confirmed one past its end as a no-show (staff)', 'booking.complete', true],
+  ];
+  for (const [segment, summary, name, staffOnly] of simple) {
+    app.openapi(action(segment, summary), async (c) => {
+      if (staffOnly) requireRole(c, 'staff');
+      const booking = await visibleBooking(c, c.req.valid('param').id);
+      return (await submitCommand(c, deps, name, { bookingId: booking.id } as never, undefined, { bookingId: booking.id })) as Submitted;
+    });
+  }
+
+  return app;
+}

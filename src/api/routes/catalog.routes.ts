@@ -1,0 +1,124 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { randomUUID } from 'node:crypto';
+import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
+import { DomainError } from '../../domain/errors.js';
+import { isValidTimeZone } from '../../domain/time-rules.js';
+import type { AppDeps, AppEnv } from '../context.js';
+import { validationError } from '../errors.js';
+import { requireRole } from '../guards.js';
+import { validationHook } from '../validation.js';
+import * as S from '../schemas.js';
+import { spaceDto, workspaceDto } from '../serializers.js';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+const tags = ['catalog'];
+
+const createWorkspace = createRoute({
+  method: 'post', path: '/workspaces', tags, summary: 'Create a workspace (admin)',
+  request: body(S.WorkspaceInput),
+  responses: { 201: json(S.Workspace, 'Created'), ...S.errors },
+});
+const listWorkspaces = createRoute({
+  method: 'get', path: '/workspaces', tags, summary: 'List workspaces',
+  request: { query: S.Pagination },
+  responses: { 200: json(S.page(S.Workspace), 'Workspaces'), ...S.errors },
+});
+const getWorkspace = createRoute({
+  method: 'get', path: '/workspaces/{id}', tags, summary: 'A workspace',
+  request: { params: S.IdParam },
+  responses: { 200: json(S.Workspace, 'Workspace'), ...S.errors },
+});
+const createSpace = createRoute({
+  method: 'post', path: '/workspaces/{id}/spaces', tags, summary: 'Add a space to a workspace (admin)',
+  request: { params: S.IdParam, ...body(S.SpaceInput) },
+  responses: { 201: json(S.Space, 'Created'), ...S.errors },
+});
+const listSpaces = createRoute({
+  method: 'get', path: '/workspaces/{id}/spaces', tags, summary: "A workspace's spaces",
+  request: { params: S.IdParam, query: S.Pagination },
+  responses: { 200: json(S.page(S.Space), 'Spaces'), ...S.errors },
+});
+const getSpace = createRoute({
+  method: 'get', path: '/spaces/{id}', tags, summary: 'A space',
+  request: { params: S.IdParam },
+  responses: { 200: json(S.Space, 'Space'), ...S.errors },
+});
+const availability = createRoute({
+  method: 'get', path: '/spaces/{id}/availability', tags, summary: 'Busy intervals of a space in [from, to)',
+  request: { params: S.IdParam, query: S.AvailabilityQuery },
+  responses: { 200: json(S.Availability, 'Busy intervals (bookings and unexpired cart holds)'), ...S.errors },
+});
+
+export function catalogRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const em = () => deps.orm.em.fork();
+
+  async function findWorkspace(id: string) {
+    const w = await em().findOne(WorkspaceSchema, id);
+    if (!w) throw new DomainError('not_found', `Workspace ${id} not found`);
+    return w;
+  }
+  async function findSpace(id: string) {
+    const s = await em().findOne(SpaceSchema, id);
+    if (!s) throw new DomainError('not_found', `Space ${id} not found`);
+    return s;
+  }
+
+  app.openapi(createWorkspace, async (c) => {
+    requireRole(c, 'admin');
+    const input = c.req.valid('json');
+    if (!isValidTimeZone(input.timezone)) throw validationError([{ path: 'timezone', message: 'not an IANA time zone' }]);
+    const fork = em();
+    const w = fork.create(WorkspaceSchema, { id: randomUUID(), ...input });
+    await fork.flush();
+    return c.json(workspaceDto(w), 201);
+  });
+
+  app.openapi(listWorkspaces, async (c) => {
+    const { page, pageSize } = c.req.valid('query');
+    const [items, total] = await em().findAndCount(WorkspaceSchema, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
+    return c.json({ items: items.map(workspaceDto), page, pageSize, total }, 200);
+  });
+
+  app.openapi(getWorkspace, async (c) => c.json(workspaceDto(await findWorkspace(c.req.valid('param').id)), 200));
+
+  app.openapi(createSpace, async (c) => {
+    requireRole(c, 'admin');
+    const workspace = await findWorkspace(c.req.valid('param').id);
+    const input = c.req.valid('json');
+    const fork = em();
+    const s = fork.create(SpaceSchema, { id: randomUUID(), workspaceId: workspace.id, ...input, active: input.active ?? true });
+    await fork.flush();
+    return c.json(spaceDto(s), 201);
+  });
+
+  app.openapi(listSpaces, async (c) => {
+    const workspace = await findWorkspace(c.req.valid('param').id);
+    const { page, pageSize } = c.req.valid('query');
+    const [items, total] = await em().findAndCount(SpaceSchema, { workspaceId: workspace.id }, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
+    return c.json({ items: items.map(spaceDto), page, pageSize, total }, 200);
+  });
+
+  app.openapi(getSpace, async (c) => c.json(spaceDto(await findSpace(c.req.valid('param').id)), 200));
+
+  app.openapi(availability, async (c) => {
+    const space = await findSpace(c.req.valid('param').id);
+    const { from, to } = c.req.valid('query');
+    const now = new Date();
+    const claims = await em().find(
+      ReservationSchema,
+      {
+        spaceId: space.id,
+        startsAt: { $lt: new Date(to) },
+        endsAt: { $gt: new Date(from) },
+        $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }],
+      },
+      { orderBy: { startsAt: 'asc' }, limit: 5000 },
+    );
+    const busy = claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind }));
+    return c.json({ spaceId: space.id, from: new Date(from).toISOString(), to: new Date(to).toISOString(), busy }, 200);
+  });
+
+  return app;
+}

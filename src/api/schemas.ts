@@ -1,0 +1,205 @@
+import { z } from '@hono/zod-openapi';
+import { BOOKING_STATUSES } from '../domain/booking-state.js';
+import { ERROR_CODES } from '../domain/errors.js';
+import { BOOKING_TYPES } from '../domain/pricing.js';
+import { SPACE_KINDS } from '../db/entities/index.js';
+
+/** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
+
+export const Uuid = z.uuid().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
+export const IsoDateTime = z.iso
+  .datetime({ offset: true })
+  .openapi({ description: 'ISO 8601 with offset', example: '2026-12-01T09:00:00+01:00' });
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error');
+
+const err = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
+export const errors = {
+  400: err('Validation failed; `details` lists field paths'),
+  401: err('Missing, invalid or expired token'),
+  403: err('Role not allowed'),
+  404: err('Not found (or not yours)'),
+  409: err('Conflict'),
+  413: err('Body too large'),
+  422: err('Idempotency-Key reused with another body'),
+  503: err('Postgres or Redis unavailable'),
+} as const;
+
+export const IdParam = z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const Pagination = z.object({
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  pageSize: z.coerce.number().int().min(1).max(100).default(10),
+});
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() });
+
+// ---- catalog ----
+export const WorkspaceInput = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    timezone: z.string().min(1).max(64).openapi({ example: 'Europe/Berlin' }),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR').openapi({ example: 'EUR' }),
+    taxRateBps: z.number().int().min(0).max(10_000).openapi({ description: 'Tax in basis points (1900 = 19%)' }),
+  })
+  .openapi('WorkspaceInput');
+export const Workspace = WorkspaceInput.extend({ id: Uuid, createdAt: IsoDateTime, updatedAt: IsoDateTime }).openapi('Workspace');
+
+const money = z.number().int().min(0).max(100_000_000);
+export const SpaceInput = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    kind: z.enum(SPACE_KINDS),
+    capacity: z.number().int().min(1).max(1000),
+    hourlyRate: money.openapi({ description: 'Minor units (cents)' }),
+    dailyRate: money,
+    monthlyRate: money,
+    active: z.boolean().optional(),
+  })
+  .openapi('SpaceInput');
+export const Space = SpaceInput.extend({
+  id: Uuid,
+  workspaceId: Uuid,
+  active: z.boolean(),
+  createdAt: IsoDateTime,
+  updatedAt: IsoDateTime,
+}).openapi('Space');
+
+export const AvailabilityQuery = z
+  .object({ from: IsoDateTime, to: IsoDateTime })
+  .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' })
+  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 366 * 86_400_000, { path: ['to'], message: 'window is at most 366 days' });
+export const Availability = z
+  .object({
+    spaceId: Uuid,
+    from: IsoDateTime,
+    to: IsoDateTime,
+    busy: z.array(z.object({ startsAt: IsoDateTime, endsAt: IsoDateTime, kind: z.enum(['booking', 'hold']) })),
+  })
+  .openapi('Availability');
+
+// ---- bookings ----
+const notes = z.string().max(2000).nullable();
+export const CreateBookingInput = z
+  .strictObject({
+    spaceId: Uuid,
+    bookingType: z.enum(BOOKING_TYPES),
+    startsAt: IsoDateTime,
+    endsAt: IsoDateTime,
+    attendees: z.number().int().min(1).max(1000).default(1),
+    notes: notes.optional(),
+  })
+  .openapi('CreateBookingInput');
+
+export const UpdateBookingInput = z
+  .strictObject({
+    notes: notes.optional(),
+    attendees: z.number().int().min(1).max(1000).optional(),
+    startsAt: IsoDateTime.optional(),
+    endsAt: IsoDateTime.optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { message: 'give at least one of notes, attendees, startsAt, endsAt' })
+  .openapi('UpdateBookingInput');
+
+export const CancelBookingInput = z
+  .strictObject({ reason: z.string().trim().min(1).max(500) })
+  .openapi('CancelBookingInput');
+
+export const BookingListQuery = Pagination.extend({
+  status: z.enum(BOOKING_STATUSES).optional(),
+  bookingType: z.enum(BOOKING_TYPES).optional(),
+  workspaceId: Uuid.optional(),
+  spaceId: Uuid.optional(),
+});
+
+export const Booking = z
+  .object({
+    id: Uuid,
+    workspaceId: Uuid,
+    spaceId: Uuid,
+    userId: Uuid,
+    bookingType: z.enum(BOOKING_TYPES),
+    startsAt: IsoDateTime,
+    endsAt: IsoDateTime,
+    status: z.enum(BOOKING_STATUSES),
+    attendees: z.number().int(),
+    notes: z.string().nullable(),
+    basePrice: z.number().int(),
+    discountAmount: z.number().int(),
+    taxAmount: z.number().int(),
+    totalPrice: z.number().int(),
+    currency: z.string(),
+    checkedInAt: IsoDateTime.nullable(),
+    checkedOutAt: IsoDateTime.nullable(),
+    cancelledAt: IsoDateTime.nullable(),
+    cancellationReason: z.string().nullable(),
+    noShow: z.boolean(),
+    version: z.number().int(),
+    createdAt: IsoDateTime,
+    updatedAt: IsoDateTime,
+  })
+  .openapi('Booking');
+export const BookingDetail = Booking.extend({
+  totalDays: z.number().int(),
+  daysUsed: z.number().int(),
+  daysRemaining: z.number().int(),
+}).openapi('BookingDetail');
+
+// ---- jobs ----
+export const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'] as const;
+export const JobStatus = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    state: z.enum(JOB_STATES),
+    result: z.record(z.string(), z.unknown()).optional(),
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
+    attemptsMade: z.number().int().optional(),
+    createdAt: IsoDateTime,
+    finishedAt: IsoDateTime.optional(),
+  })
+  .openapi('JobStatus');
+export type JobStatusBody = z.infer<typeof JobStatus>;
+
+export const CommandAccepted = z
+  .object({ jobId: z.string(), statusUrl: z.string(), bookingId: Uuid.optional() })
+  .openapi('CommandAccepted');
+
+export const JobIdParam = z.object({
+  jobId: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_-]+$/, 'not a job id')
+    .openapi({ param: { name: 'jobId', in: 'path' } }),
+});
+
+/** Headers every command route documents. */
+export const CommandHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+    .optional()
+    .openapi({ description: 'Same user + key + body → the same job and result; same key with another body → 422' }),
+  prefer: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({ description: '`wait=N` (N ≤ 30): answer 200 with the job status if it finishes within N seconds' }),
+});
+
+export const commandResponses = {
+  200: { content: { 'application/json': { schema: JobStatus } }, description: 'Finished within `Prefer: wait`' },
+  202: { content: { 'application/json': { schema: CommandAccepted } }, description: 'Enqueued; poll statusUrl' },
+  ...errors,
+} as const;

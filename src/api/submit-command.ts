@@ -1,0 +1,114 @@
+import type { Job } from 'bullmq';
+import type { Context } from 'hono';
+import { createHash, randomUUID } from 'node:crypto';
+import { DomainError } from '../domain/errors.js';
+import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
+import type { AppDeps, AppEnv } from './context.js';
+import { isFinished, readJob } from './job-status.js';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** JSON with sorted keys, so the same body always has the same fingerprint. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** A UUID (version 8 layout) derived from a hash: the same Idempotency-Key always names the same booking. */
+function uuidFromHash(hex: string): string {
+  const h = hex.slice(0, 32).split('');
+  h[12] = '8';
+  h[16] = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  const s = h.join('');
+  return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
+}
+
+export interface CommandIdentity {
+  jobId: string;
+  /** Set when the request carried an Idempotency-Key. */
+  key?: string;
+  /** A UUID for a resource the command creates: random, or derived from the key so a replay names the same one. */
+  newId: string;
+}
+
+/**
+ * The job id of a command. With an Idempotency-Key it is derived from user + key (BullMQ then refuses a second
+ * job with that id); without, it is random. Ids never contain ':' (BullMQ reserves it).
+ */
+export function commandIdentity(c: Context<AppEnv>): CommandIdentity {
+  const key = c.req.header('idempotency-key');
+  if (key === undefined) return { jobId: randomUUID(), newId: randomUUID() };
+  if (!/^[\x21-\x7e]{1,200}$/.test(key))
+    throw new DomainError('validation_error', 'Invalid Idempotency-Key', [
+      { path: 'headers.idempotency-key', message: '1–200 printable ASCII characters without spaces' },
+    ]);
+  const digest = sha256(`${c.get('user').id}\u0000${key}`);
+  return { jobId: `idem-${digest.slice(0, 40)}`, key, newId: uuidFromHash(sha256(`booking\u0000${digest}`)) };
+}
+
+/** `Prefer: wait=N` in seconds, capped by config; 0 when absent. */
+function preferWait(c: Context<AppEnv>, max: number): number {
+  const m = c.req.header('prefer')?.match(/(?:^|[,;\s])wait\s*=\s*(\d+)/i);
+  return m?.[1] ? Math.min(Number(m[1]), max) : 0;
+}
+
+type Fields<N extends CommandName> = Omit<CommandPayload<N>, 'actor' | 'requestedAt' | 'fingerprint'>;
+
+/**
+ * Enqueues a booking command and answers 202 {jobId, statusUrl, …}, or 200 with the job's status when
+ * `Prefer: wait=N` is given and the job finishes in time. With an Idempotency-Key the same user + key + body
+ * returns the same job (also after BullMQ trimmed it: the inbox remembers); another body is 422.
+ */
+export async function submitCommand<N extends CommandName>(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  name: N,
+  fields: Fields<N>,
+  identity: CommandIdentity = commandIdentity(c),
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  const user = c.get('user');
+  const fingerprint = identity.key ? sha256(stableJson({ name, fields })) : null;
+  const { jobId } = identity;
+  const statusUrl = `/api/v1/jobs/${jobId}`;
+
+  let job: Job | undefined;
+  const prior = identity.key ? await readJob(deps, jobId) : null;
+  if (prior) {
+    if (prior.fingerprint !== fingerprint)
+      throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
+    // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox).
+    job = await deps.queues.commands.getJob(jobId);
+  } else {
+    const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
+    job = await deps.queues.commands.add(name, payload, { jobId });
+    if (identity.key) {
+      // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours
+      // (the Job returned by add() holds our data either way, so read back what is stored).
+      const stored = await deps.queues.commands.getJob(jobId);
+      if (stored && (stored.data as { fingerprint?: string | null }).fingerprint !== fingerprint)
+        throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
+    }
+  }
+
+  const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
+  if (wait > 0) {
+    if (job && deps.queueEvents) {
+      // Resolves or rejects when the job finishes; either way the status read below tells which.
+      await job.waitUntilFinished(deps.queueEvents, wait * 1000).catch(() => undefined);
+    }
+    const view = await readJob(deps, jobId);
+    if (view && isFinished(view.status)) {
+      c.header('Preference-Applied', `wait=${wait}`);
+      return c.json(view.status, 200);
+    }
+  }
+  c.header('Location', statusUrl);
+  return c.json({ jobId, statusUrl, ...extra }, 202);
+}

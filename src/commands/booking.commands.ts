@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import {
+  BookingSchema,
+  ReservationSchema,
+  SpaceSchema,
+  WorkspaceSchema,
+  type Booking,
+  type Space,
+  type Workspace,
+} from '../db/entities/index.js';
+import { assertDeletable, assertEditable, decideTransition, type BookingAction } from '../domain/booking-state.js';
+import { DomainError } from '../domain/errors.js';
+import { quotePrice } from '../domain/pricing.js';
+import { validateAttendees, validateBookingWindow } from '../domain/time-rules.js';
+import type { BookingEventType, CommandName, CommandPayload, CommandResult } from '../jobs/catalogue.js';
+import type { CommandContext } from './context.js';
+
+export type CommandHandler<N extends CommandName> = (ctx: CommandContext, payload: CommandPayload<N>) => Promise<CommandResult>;
+
+async function loadSpace(ctx: CommandContext, spaceId: string): Promise<{ space: Space; workspace: Workspace }> {
+  const space = await ctx.em.findOne(SpaceSchema, spaceId);
+  if (!space) throw new DomainError('not_found', `Space ${spaceId} not found`);
+  const workspace = await ctx.em.findOneOrFail(WorkspaceSchema, space.workspaceId);
+  return { space, workspace };
+}
+
+function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>, space: Space, workspace: Workspace) {
+  return quotePrice({
+    bookingType: booking.bookingType,
+    startsAt: booking.startsAt,
+    endsAt: booking.endsAt,
+    timezone: workspace.timezone,
+    rates: space,
+    taxRateBps: workspace.taxRateBps,
+  });
+}
+
+const result = (booking: Booking, extra: Record<string, unknown> = {}): CommandResult => ({
+  bookingId: booking.id,
+  status: booking.status,
+  ...extra,
+});
+
+const create: CommandHandler<'booking.create'> = async (ctx, p) => {
+  const { space, workspace } = await loadSpace(ctx, p.spaceId);
+  if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
+  const startsAt = new Date(p.startsAt);
+  const endsAt = new Date(p.endsAt);
+  validateBookingWindow({ bookingType: p.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
+  validateAttendees(p.attendees, space.capacity);
+  const quote = price({ bookingType: p.bookingType, startsAt, endsAt }, space, workspace);
+
+  const booking = ctx.em.create(BookingSchema, {
+    id: p.bookingId,
+    workspaceId: workspace.id,
+    spaceId: space.id,
+    userId: p.actor.id,
+    bookingType: p.bookingType,
+    startsAt,
+    endsAt,
+    status: 'pending',
+    attendees: p.attendees,
+    notes: p.notes,
+    basePrice: quote.basePrice,
+    discountAmount: quote.discountAmount,
+    taxAmount: quote.taxAmount,
+    totalPrice: quote.totalPrice,
+    currency: workspace.currency,
+  });
+  // The claim is what the EXCLUDE constraint guards: an overlapping one makes the flush fail (→ slot_unavailable).
+  ctx.em.create(ReservationSchema, { id: randomUUID(), spaceId: space.id, kind: 'booking', bookingId: booking.id, startsAt, endsAt });
+  ctx.audit(booking, 'create', null);
+  await ctx.emit('BOOKING_CREATED', booking);
+  return result(booking, { totalPrice: booking.totalPrice, currency: booking.currency });
+};
+
+const update: CommandHandler<'booking.update'> = async (ctx, p) => {
+  const booking = await ctx.lockBooking(p.bookingId);
+  assertEditable(booking);
+  const { space, workspace } = await loadSpace(ctx, booking.spaceId);
+  if (p.notes !== undefined) booking.notes = p.notes;
+  if (p.attendees !== undefined) {
+    validateAttendees(p.attendees, space.capacity);
+    booking.attendees = p.attendees;
+  }
+  if (p.startsAt !== undefined || p.endsAt !== undefined) {
+    const startsAt = p.startsAt ? new Date(p.startsAt) : booking.startsAt;
+    const endsAt = p.endsAt ? new Date(p.endsAt) : booking.endsAt;
+    validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
+    booking.startsAt = startsAt;
+    booking.endsAt = endsAt;
+    const quote = price(booking, space, workspace);
+    Object.assign(booking, {
+      basePrice: quote.basePrice,
+      discountAmount: quote.discountAmount,
+      taxAmount: quote.taxAmount,
+      totalPrice: quote.totalPrice,
+    });
+    // Moving the claim re-checks the EXCLUDE constraint against every other live claim.
+    await ctx.em.nativeUpdate(ReservationSchema, { bookingId: booking.id }, { startsAt, endsAt });
+  }
+  ctx.audit(booking, 'update', booking.status);
+  return result(booking);
+};
+
+const remove: CommandHandler<'booking.delete'> = async (ctx, p) => {
+  const booking = await ctx.lockBooking(p.bookingId);
+  assertDeletable(booking);
+  booking.deletedAt = ctx.now;
+  await ctx.releaseClaim(booking);
+  ctx.audit(booking, 'delete', booking.status);
+  return result(booking, { deleted: true });
+};
+
+const EVENT_OF: Partial<Record<BookingAction, BookingEventType>> = {
+  confirm: 'BOOKING_CONFIRMED',
+  cancel: 'BOOKING_CANCELLED',
+  check_in: 'BOOKING_CHECKED_IN',
+  check_out: 'BOOKING_CHECKED_OUT',
+  complete: 'BOOKING_COMPLETED',
+  auto_complete: 'BOOKING_COMPLETED',
+  expire: 'BOOKING_CANCELLED',
+};
+
+/**
+ * Applies one state-machine action to a locked booking: status, the timestamps that go with it, the claim
+ * (released on cancel), the audit row and the event. Shared by commands and the scheduler's sweeps.
+ */
+export async function applyTransition(
+  ctx: CommandContext,
+  booking: Booking,
+  action: BookingAction,
+  opts: { reason?: string } = {},
+): Promise<void> {
+  const t = decideTransition(booking, action, ctx.now, opts);
+  booking.status = t.to;
+  if (t.noShow) booking.noShow = true;
+  if (action === 'check_in') booking.checkedInAt = ctx.now;
+  if (action === 'check_out') booking.checkedOutAt = ctx.now;
+  if (t.to === 'cancelled') {
+    booking.cancelledAt = ctx.now;
+    booking.cancellationReason = t.cancellationReason ?? null;
+    await ctx.releaseClaim(booking);
+  }
+  ctx.audit(booking, action, t.from);
+  const event = EVENT_OF[action];
+  if (event) await ctx.emit(event, booking, t.to === 'cancelled' ? { reason: booking.cancellationReason ?? '' } : {});
+}
+
+function transitionCommand<N extends CommandName>(
+  action: BookingAction,
+  opts: { staffOnly?: string; reason?: (p: CommandPayload<N>) => string } = {},
+): CommandHandler<N> {
+  return async (ctx, p) => {
+    if (opts.staffOnly) ctx.requireStaff(opts.staffOnly);
+    const booking = await ctx.lockBooking(p.bookingId);
+    await applyTransition(ctx, booking, action, opts.reason ? { reason: opts.reason(p) } : {});
+    return result(booking);
+  };
+}
+
+/** Every booking command's handler. The Record type makes a command without a handler a compile error. */
+export const bookingCommandHandlers: { [N in CommandName]: CommandHandler<N> } = {
+  'booking.create': create,
+  'booking.update': update,
+  'booking.delete': remove,
+  'booking.confirm': transitionCommand('confirm', { staffOnly: 'confirm bookings' }),
+  'booking.cancel': transitionCommand<'booking.cancel'>('cancel', { reason: (p) => p.reason }),
+  'booking.check-in': transitionCommand('check_in'),
+  'booking.check-out': transitionCommand('check_out'),
+  'booking.complete': transitionCommand('complete', { staffOnly: 'complete bookings' }),
+};

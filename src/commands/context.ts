@@ -1,0 +1,124 @@
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import {
+  BookingEventSchema,
+  BookingSchema,
+  OutboxSchema,
+  ReservationSchema,
+  SpaceSchema,
+  UserSchema,
+  WorkspaceSchema,
+  type Booking,
+} from '../db/entities/index.js';
+import { DomainError } from '../domain/errors.js';
+import type { Actor, BookingEventPayload, BookingEventType } from '../jobs/catalogue.js';
+
+/** What a committed command leaves for after-commit work: cache keys to evict and outbox rows to publish. */
+export interface CommandEffects {
+  bookingIds: Set<string>;
+  userIds: Set<string>;
+  workspaceIds: Set<string>;
+  outboxIds: string[];
+}
+
+export const emptyEffects = (): CommandEffects => ({
+  bookingIds: new Set(),
+  userIds: new Set(),
+  workspaceIds: new Set(),
+  outboxIds: [],
+});
+
+const isStaff = (actor: Actor | null) => actor === null || actor.role === 'staff' || actor.role === 'admin';
+
+/**
+ * Everything a command handler touches inside its transaction. `actor` is null for the scheduler's sweeps.
+ * `now` is the time the command is judged at: the API's request time for commands, the sweep's clock for sweeps.
+ */
+export class CommandContext {
+  readonly effects = emptyEffects();
+
+  constructor(
+    readonly em: EntityManager,
+    readonly commandId: string | null,
+    readonly actor: Actor | null,
+    readonly now: Date,
+  ) {}
+
+  /** SELECT … FOR UPDATE: commands on one booking run one after another. Deleted bookings do not exist. */
+  async lockBooking(id: string): Promise<Booking> {
+    const booking = await this.em.findOne(
+      BookingSchema,
+      { id, deletedAt: null },
+      { lockMode: LockMode.PESSIMISTIC_WRITE },
+    );
+    if (!booking) throw new DomainError('not_found', `Booking ${id} not found`);
+    // A member acting on another's booking learns nothing about it: same answer as a missing one.
+    if (!isStaff(this.actor) && booking.userId !== this.actor?.id)
+      throw new DomainError('not_found', `Booking ${id} not found`);
+    return booking;
+  }
+
+  requireStaff(what: string): void {
+    if (!isStaff(this.actor)) throw new DomainError('forbidden', `Only staff may ${what}`);
+  }
+
+  touched(booking: Booking): void {
+    this.effects.bookingIds.add(booking.id);
+    this.effects.userIds.add(booking.userId);
+    this.effects.workspaceIds.add(booking.workspaceId);
+  }
+
+  audit(booking: Booking, action: string, fromStatus: string | null): void {
+    this.em.create(BookingEventSchema, {
+      id: randomUUID(),
+      bookingId: booking.id,
+      action,
+      fromStatus,
+      toStatus: booking.status,
+      actorId: this.actor?.id ?? null,
+      commandId: this.commandId,
+      at: this.now,
+    });
+    this.touched(booking);
+  }
+
+  /** Writes the event to the outbox in this transaction; it is published after commit. */
+  async emit(type: BookingEventType, booking: Booking, extra: { reason?: string } = {}): Promise<void> {
+    const [workspace, space, user] = await Promise.all([
+      this.em.findOneOrFail(WorkspaceSchema, booking.workspaceId),
+      this.em.findOneOrFail(SpaceSchema, booking.spaceId),
+      this.em.findOneOrFail(UserSchema, booking.userId),
+    ]);
+    const payload: BookingEventPayload = {
+      bookingId: booking.id,
+      workspaceId: workspace.id,
+      workspaceName: workspace.name,
+      spaceId: space.id,
+      spaceName: space.name,
+      userId: user.id,
+      userEmail: user.email,
+      userName: user.name,
+      status: booking.status,
+      startsAt: booking.startsAt.toISOString(),
+      endsAt: booking.endsAt.toISOString(),
+      timestamp: this.now.toISOString(),
+      ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
+    };
+    const id = randomUUID();
+    this.em.create(OutboxSchema, {
+      id,
+      eventType: type,
+      aggregateId: booking.id,
+      payload,
+      commandId: this.commandId,
+      createdAt: new Date(),
+      publishedAt: null,
+    });
+    this.effects.outboxIds.push(id);
+  }
+
+  /** Frees the booking's claim on its slot (cancel, delete). */
+  async releaseClaim(booking: Booking): Promise<void> {
+    await this.em.nativeDelete(ReservationSchema, { bookingId: booking.id });
+  }
+}

@@ -1,0 +1,128 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { ProcessedCommandSchema } from '../db/entities/index.js';
+import { pgCode, pgConstraint, SQLSTATE } from '../db/pg-errors.js';
+import { DomainError, isDomainError } from '../domain/errors.js';
+import { commandSchemas, isCommandName, type CommandResult, type JobError } from '../jobs/catalogue.js';
+import { bookingCommandHandlers } from './booking.commands.js';
+import { CommandContext, type CommandEffects } from './context.js';
+
+export interface CommandJob {
+  id: string;
+  name: string;
+  data: unknown;
+}
+
+export type CommandOutcome =
+  | { outcome: 'completed'; result: CommandResult; replayed: boolean }
+  | { outcome: 'failed'; error: JobError; replayed: boolean };
+
+export interface CommandHooks {
+  /** Runs after a command's transaction committed (cache eviction, outbox publishing). Must not throw. */
+  afterCommit?: (effects: CommandEffects) => Promise<void>;
+}
+
+/**
+ * Turns what went wrong inside a command into a refusal with a stable code, or undefined for a fault that is
+ * worth retrying (connection loss, deadlock, serialization failure, anything unknown).
+ */
+export function toRefusal(e: unknown): DomainError | undefined {
+  if (isDomainError(e)) return e;
+  switch (pgCode(e)) {
+    case SQLSTATE.exclusionViolation:
+      return new DomainError('slot_unavailable', 'The space is already booked or held for an overlapping time');
+    case SQLSTATE.foreignKeyViolation:
+      return new DomainError('not_found', 'A record this command refers to no longer exists');
+  }
+  return undefined;
+}
+
+const INBOX_PKEY = 'processed_commands_pkey';
+
+async function storedOutcome(orm: MikroORM, id: string): Promise<CommandOutcome | undefined> {
+  const row = await orm.em.fork().findOne(ProcessedCommandSchema, id);
+  if (!row) return undefined;
+  return row.outcome === 'completed'
+    ? { outcome: 'completed', result: row.result as CommandResult, replayed: true }
+    : { outcome: 'failed', error: row.error as JobError, replayed: true };
+}
+
+/**
+ * Runs one booking command exactly once in effect. The inbox row (keyed by the job id) commits in the same
+ * transaction as the change, so a redelivered or re-added job finds it and returns the stored outcome; two
+ * concurrent deliveries collide on the inbox primary key and the loser reads the winner's outcome.
+ * Refusals are recorded too, so a replay of a refused command is refused the same way.
+ */
+export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: CommandHooks = {}): Promise<CommandOutcome> {
+  const stored = await storedOutcome(orm, job.id);
+  if (stored) return stored;
+
+  if (!isCommandName(job.name)) {
+    return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Unknown command ${job.name}`));
+  }
+  const parsed = commandSchemas[job.name].safeParse(job.data);
+  if (!parsed.success) {
+    return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Malformed ${job.name} payload`, {
+      issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    }));
+  }
+  const payload = parsed.data;
+  const handler = bookingCommandHandlers[job.name] as (ctx: CommandContext, p: typeof payload) => Promise<CommandResult>;
+
+  try {
+    const { result, effects } = await orm.em.fork().transactional(async (em) => {
+      const ctx = new CommandContext(em, job.id, payload.actor, new Date(payload.requestedAt));
+      const result = await handler(ctx, payload);
+      em.create(ProcessedCommandSchema, {
+        id: job.id,
+        name: job.name,
+        userId: payload.actor.id,
+        fingerprint: payload.fingerprint ?? null,
+        outcome: 'completed',
+        result,
+        error: null,
+        requestedAt: new Date(payload.requestedAt),
+        processedAt: new Date(),
+      });
+      return { result, effects: ctx.effects };
+    });
+    await hooks.afterCommit?.(effects);
+    return { outcome: 'completed', result, replayed: false };
+  } catch (e) {
+    if (pgCode(e) === SQLSTATE.uniqueViolation && pgConstraint(e) === INBOX_PKEY) {
+      const winner = await storedOutcome(orm, job.id);
+      if (winner) return winner;
+    }
+    const refusal = toRefusal(e);
+    if (!refusal) throw e;
+    return recordRefusal(orm, job, payload, refusal);
+  }
+}
+
+async function recordRefusal(
+  orm: MikroORM,
+  job: CommandJob,
+  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined } | null,
+  refusal: DomainError,
+): Promise<CommandOutcome> {
+  const error = refusal.toJSON();
+  const inserted = await orm.em
+    .fork()
+    .createQueryBuilder(ProcessedCommandSchema)
+    .insert({
+      id: job.id,
+      name: job.name.slice(0, 64),
+      userId: payload?.actor.id ?? null,
+      fingerprint: payload?.fingerprint ?? null,
+      outcome: 'failed',
+      result: null,
+      error,
+      requestedAt: payload ? new Date(payload.requestedAt) : new Date(),
+      processedAt: new Date(),
+    })
+    .onConflict('id')
+    .ignore()
+    .execute('run');
+  if (inserted.affectedRows === 1) return { outcome: 'failed', error, replayed: false };
+  // A concurrent delivery recorded first: its outcome is the one that counts.
+  return (await storedOutcome(orm, job.id)) ?? { outcome: 'failed', error, replayed: false };
+}

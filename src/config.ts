@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * The only reader of process.env. Parsed once, typed, with laptop defaults; production refuses the
+ * defaults that would be unsafe there (JWT secret, Bull Board password). A bad value fails the start
+ * with a message naming every offending variable.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().default('0.0.0.0'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .default('postgres://postgres@127.0.0.1:5432/coworking'),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://127.0.0.1:6379'),
+    CACHE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+      .default('cowork'),
+    JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    BULL_BOARD_USER: z.string().min(1).default('admin'),
+    BULL_BOARD_PASSWORD: z.string().min(1).optional(),
+    BULL_BOARD_READ_ONLY: bool.default(true),
+    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
+    NOTIFICATION_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
+    COMMAND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    COMMAND_BACKOFF_MS: z.coerce.number().int().min(1).default(250),
+    JOB_KEEP_COMPLETED_SECONDS: z.coerce.number().int().min(0).default(24 * 3600),
+    JOB_KEEP_COMPLETED_COUNT: z.coerce.number().int().min(0).default(10_000),
+    JOB_KEEP_FAILED_SECONDS: z.coerce.number().int().min(0).default(7 * 24 * 3600),
+    JOB_KEEP_FAILED_COUNT: z.coerce.number().int().min(0).default(50_000),
+    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+    PREFER_WAIT_MAX_SECONDS: z.coerce.number().int().min(0).max(30).default(30),
+    READY_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (!env.JWT_SECRET || env.JWT_SECRET.length < 32)
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 characters' });
+    if (!env.BULL_BOARD_PASSWORD)
+      ctx.addIssue({ code: 'custom', path: ['BULL_BOARD_PASSWORD'], message: 'required in production' });
+  });
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const env = parsed.data;
+  return {
+    env: env.NODE_ENV,
+    http: { port: env.PORT, host: env.HOST, bodyLimitBytes: env.BODY_LIMIT_BYTES, preferWaitMaxSeconds: env.PREFER_WAIT_MAX_SECONDS },
+    db: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX },
+    redis: { url: env.REDIS_URL, cacheUrl: env.CACHE_REDIS_URL ?? env.REDIS_URL },
+    queue: {
+      prefix: env.QUEUE_PREFIX,
+      commandConcurrency: env.COMMAND_CONCURRENCY,
+      notificationConcurrency: env.NOTIFICATION_CONCURRENCY,
+      attempts: env.COMMAND_ATTEMPTS,
+      backoffMs: env.COMMAND_BACKOFF_MS,
+      keepCompleted: { age: env.JOB_KEEP_COMPLETED_SECONDS, count: env.JOB_KEEP_COMPLETED_COUNT },
+      keepFailed: { age: env.JOB_KEEP_FAILED_SECONDS, count: env.JOB_KEEP_FAILED_COUNT },
+    },
+    // Development-only fallbacks; production is refused above without real values.
+    auth: { jwtSecret: env.JWT_SECRET ?? 'dev-only-secret-change-me-0123456789' },
+    bullBoard: { user: env.BULL_BOARD_USER, password: env.BULL_BOARD_PASSWORD ?? 'admin', readOnly: env.BULL_BOARD_READ_ONLY },
+    cache: { ttlSeconds: env.CACHE_TTL_SECONDS },
+    readyTimeoutMs: env.READY_TIMEOUT_MS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+export type AppConfig = ReturnType<typeof loadConfig>;

@@ -1,0 +1,34 @@
+import { defineConfig } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { fileURLToPath } from 'node:url';
+import { entities } from './entities/index.js';
+
+const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/**
+ * ORM options for a database URL. Entities are listed, not discovered from folders, so the same options work
+ * from sources (tsx) and from the built tree. Migrations live beside this file in both.
+ */
+export function ormOptions(databaseUrl: string, poolMax = 10) {
+  return defineConfig({
+    clientUrl: databaseUrl,
+    entities,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: false },
+    // Workers fork an EntityManager per job; the global one must never be used implicitly.
+    allowGlobalContext: false,
+    forceUtcTimezone: true,
+    pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000 },
+    // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
+    driverOptions: { connection: { connectionTimeoutMillis: 3000 } },
+    migrations: {
+      path: migrationsDir,
+      pathTs: migrationsDir,
+      glob: '!(*.d).{js,ts}',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+    },
+    debug: false,
+  });
+}

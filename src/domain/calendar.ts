@@ -1,0 +1,84 @@
+/**
+ * Local-calendar helpers shared by pricing and time rules (internal: not re-exported from index.ts).
+ * All wall-clock questions ("is this midnight?", "how many days?") are answered in the workspace's IANA zone,
+ * because a UTC day and a local day differ, and DST makes local days 23 or 25 hours long.
+ */
+import { DateTime, IANAZone } from 'luxon';
+import { DomainError } from './errors.js';
+
+const MS_PER_DAY = 86_400_000;
+
+/**
+ * An IANA zone name the platform's Intl knows ('UTC', 'Europe/Berlin').
+ * Luxon's own zone parser would also take 'UTC+5', 'local' and 'system'; IANAZone.isValidZone does not.
+ * The leading-letter check keeps out bare offsets ('+05:00') that newer Intl versions accept as zones.
+ */
+export function isIanaZone(tz: string): boolean {
+  return typeof tz === 'string' && /^[A-Za-z]/.test(tz) && IANAZone.isValidZone(tz);
+}
+
+export function assertTimeZone(tz: string): void {
+  if (!isIanaZone(tz)) {
+    const message = `"${String(tz)}" is not a valid IANA time zone (e.g. "Europe/Berlin" or "UTC")`;
+    throw new DomainError('validation_error', message, [{ path: 'timezone', message }]);
+  }
+}
+
+export function isValidDate(d: Date): boolean {
+  return d instanceof Date && !Number.isNaN(d.getTime());
+}
+
+export function assertDates(startsAt: Date, endsAt: Date): void {
+  const issues = [];
+  if (!isValidDate(startsAt)) issues.push({ path: 'startsAt', message: 'must be a valid date' });
+  if (!isValidDate(endsAt)) issues.push({ path: 'endsAt', message: 'must be a valid date' });
+  if (issues.length > 0) throw new DomainError('validation_error', 'Booking dates are invalid', issues);
+}
+
+export function toLocal(d: Date, tz: string): DateTime {
+  return DateTime.fromJSDate(d, { zone: tz });
+}
+
+/**
+ * Start of the local day rather than "hour 0": in zones whose DST jump happens at midnight
+ * (e.g. America/Santiago) the day begins at 01:00 and luxon's startOf('day') already knows it.
+ */
+export function isStartOfLocalDay(dt: DateTime): boolean {
+  return dt.toMillis() === dt.startOf('day').toMillis();
+}
+
+/** Day number of the local calendar date, counted on a UTC axis so DST cannot shift the difference. */
+function localDayNumber(dt: DateTime): number {
+  return Date.UTC(dt.year, dt.month - 1, dt.day) / MS_PER_DAY;
+}
+
+/** Calendar-day distance between the local dates of two instants (same day → 0). */
+export function localDayDiff(from: DateTime, to: DateTime): number {
+  return localDayNumber(to) - localDayNumber(from);
+}
+
+/**
+ * Local calendar days touched by the half-open interval [startsAt, endsAt): the day of the last included
+ * millisecond counts, so an interval ending exactly at midnight does not touch the next day. Empty → 0.
+ */
+export function localDaysTouched(startsAt: Date, endsAt: Date, tz: string): number {
+  if (endsAt.getTime() <= startsAt.getTime()) return 0;
+  const first = toLocal(startsAt, tz);
+  const last = toLocal(new Date(endsAt.getTime() - 1), tz);
+  return localDayDiff(first, last) + 1;
+}
+
+/**
+ * Smallest N >= 0 with start.plus({ months: N }) >= end in local time, and whether that N lands exactly on end.
+ * Uses luxon's month arithmetic, which clamps to the month's last day (Jan 31 + 1 month = Feb 28).
+ */
+export function monthsToCover(startsAt: Date, endsAt: Date, tz: string): { months: number; exact: boolean } {
+  const start = toLocal(startsAt, tz);
+  const end = endsAt.getTime();
+  if (end <= startsAt.getTime()) return { months: 0, exact: end === startsAt.getTime() };
+  const endLocal = toLocal(endsAt, tz);
+  // Start one below the calendar-month estimate (clamping can push an addition short of it), then step up.
+  let n = Math.max(0, (endLocal.year - start.year) * 12 + (endLocal.month - start.month) - 1);
+  while (start.plus({ months: n }).toMillis() < end) n += 1;
+  return { months: n, exact: start.plus({ months: n }).toMillis() === end };
+}

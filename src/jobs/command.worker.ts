@@ -1,0 +1,52 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../config.js';
+import type { Orm } from '../db/orm.js';
+import { executeCommand, type CommandHooks } from '../commands/run-command.js';
+import type { Logger } from '../logger.js';
+import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
+
+export interface CommandWorkerDeps {
+  orm: Orm;
+  connection: Redis;
+  config: AppConfig;
+  logger: Logger;
+  hooks?: CommandHooks;
+  autorun?: boolean;
+}
+
+/**
+ * The booking-commands worker: one BullMQ Worker for the queue, dispatching on job name through the command
+ * runner. A refusal fails the job at once (UnrecoverableError, message `code: text`); anything else is thrown
+ * to be retried with backoff.
+ */
+export function createCommandWorker(deps: CommandWorkerDeps): Worker {
+  const log = deps.logger.child({ queue: QUEUE_NAMES.commands });
+  const processor = async (job: Job): Promise<CommandResult> => {
+    const started = performance.now();
+    const outcome = await executeCommand(deps.orm, { id: job.id!, name: job.name, data: job.data }, deps.hooks);
+    const ms = Math.round(performance.now() - started);
+    if (outcome.outcome === 'failed') {
+      log.info({ jobId: job.id, job: job.name, code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
+      throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
+    }
+    log.debug({ jobId: job.id, job: job.name, ms, replayed: outcome.replayed }, 'command completed');
+    return outcome.result;
+  };
+  const worker = new Worker(QUEUE_NAMES.commands, processor, {
+    connection: deps.connection,
+    prefix: deps.config.queue.prefix,
+    concurrency: deps.config.queue.commandConcurrency,
+    autorun: deps.autorun ?? true,
+    // A job whose worker died is handed to another after this long, then processed again: the inbox makes that safe.
+    stalledInterval: 30_000,
+    maxStalledCount: 2,
+  });
+  worker.on('failed', (job, err) => {
+    if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1);
+    log[final ? 'error' : 'warn']({ jobId: job.id, job: job.name, attemptsMade: job.attemptsMade, err }, final ? 'command failed for good' : 'command will be retried');
+  });
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  return worker;
+}

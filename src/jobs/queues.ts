@@ -1,0 +1,33 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../config.js';
+import { QUEUE_NAMES } from './catalogue.js';
+
+export type Queues = { [K in keyof typeof QUEUE_NAMES]: Queue };
+
+/**
+ * Defaults for every command job: transient faults retry with exponential backoff; domain refusals fail at
+ * once (UnrecoverableError). Finished jobs are trimmed by age and count: the inbox keeps answering for them.
+ */
+export function commandJobOptions(q: AppConfig['queue']): JobsOptions {
+  return {
+    attempts: q.attempts,
+    backoff: { type: 'exponential', delay: q.backoffMs },
+    removeOnComplete: { age: q.keepCompleted.age, count: q.keepCompleted.count },
+    removeOnFail: { age: q.keepFailed.age, count: q.keepFailed.count },
+  };
+}
+
+export function createQueues(connection: Redis, q: AppConfig['queue']): Queues {
+  const defaultJobOptions = commandJobOptions(q);
+  const make = (name: string) => new Queue(name, { connection, prefix: q.prefix, defaultJobOptions });
+  return {
+    commands: make(QUEUE_NAMES.commands),
+    notifications: make(QUEUE_NAMES.notifications),
+    maintenance: make(QUEUE_NAMES.maintenance),
+  };
+}
+
+export async function closeQueues(queues: Queues): Promise<void> {
+  await Promise.all(Object.values(queues).map((queue) => queue.close()));
+}

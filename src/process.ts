@@ -1,0 +1,95 @@
+import { serve } from '@hono/node-server';
+import { QueueEvents } from 'bullmq';
+import { createApp } from './api/app.js';
+import { loadConfig, type AppConfig } from './config.js';
+import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
+import { QUEUE_NAMES } from './jobs/catalogue.js';
+import { createCommandWorker } from './jobs/command.worker.js';
+import { closeQueues, createQueues } from './jobs/queues.js';
+import { createLogger, type Logger } from './logger.js';
+import { createRedis } from './redis.js';
+
+export type ProcessRole = 'web' | 'worker' | 'scheduler';
+
+type Closer = { name: string; close: () => Promise<unknown> };
+
+/**
+ * Starts the named roles in this process. Procfile runs one role per process; `npm start` runs all three
+ * (after creating the database and applying migrations) for a laptop. Closers run in start order on
+ * SIGTERM/SIGINT: the HTTP server stops accepting, workers finish their active jobs, then Redis and the ORM close.
+ */
+export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean } = {}) {
+  const config = loadConfig();
+  const logger = createLogger(config, roles.join('+'));
+  if (opts.migrate) {
+    await ensureDatabase(config.db.url);
+    const orm = await createOrm(config.db.url, 2);
+    const applied = await migrate(orm).finally(() => orm.close());
+    logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+  }
+  const orm = await createOrm(config.db.url, config.db.poolMax);
+  const closers: Closer[] = [];
+
+  if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));
+  if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
+  closers.push({ name: 'orm', close: () => orm.close() });
+
+  installShutdown(closers, logger, config.shutdownTimeoutMs);
+  return { config, logger, orm };
+}
+
+function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
+  const redis = createRedis(config.redis.url, 'api');
+  const queues = createQueues(redis, config.queue);
+  const queueEvents = new QueueEvents(QUEUE_NAMES.commands, {
+    connection: createRedis(config.redis.url, 'worker'),
+    prefix: config.queue.prefix,
+  });
+  queueEvents.on('error', (err) => logger.warn({ err }, 'queue events error'));
+  const app = createApp({ config, orm, redis, queues, queueEvents, logger });
+  const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>
+    logger.info({ port: info.port }, `API listening on http://${config.http.host}:${info.port} (docs at /docs)`),
+  );
+  return [
+    { name: 'http', close: () => new Promise<void>((resolve) => server.close(() => resolve())) },
+    { name: 'queue-events', close: () => queueEvents.close() },
+    { name: 'queues', close: () => closeQueues(queues) },
+    { name: 'redis', close: () => redis.quit() },
+  ];
+}
+
+function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
+  const connection = createRedis(config.redis.url, 'worker');
+  const worker = createCommandWorker({ orm, connection, config, logger });
+  logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
+  return [
+    // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
+    { name: 'command-worker', close: () => worker.close() },
+    { name: 'worker-redis', close: () => connection.quit() },
+  ];
+}
+
+function installShutdown(closers: Closer[], logger: Logger, timeoutMs: number): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, timeoutMs);
+    timer.unref();
+    for (const c of closers) {
+      try {
+        await c.close();
+      } catch (err) {
+        logger.warn({ err, part: c.name }, 'error while closing');
+      }
+    }
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
