@@ -2,6 +2,7 @@ import { defineConfig } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { fileURLToPath } from 'node:url';
 import { entities } from './entities/index.js';
+import { migrationsList } from './migrations/index.js';
 
 const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -24,7 +25,8 @@ export function ormOptions(databaseUrl: string, poolMax = 10) {
     migrations: {
       path: migrationsDir,
       pathTs: migrationsDir,
-      glob: '!(*.d).{js,ts}',
+      // Generated files go to `path`; applied ones come from `migrationsList`.
+      migrationsList,
       transactional: true,
       allOrNothing: true,
       snapshot: false,
