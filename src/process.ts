@@ -5,6 +5,7 @@ import { loadConfig, type AppConfig } from './config.js';
 import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
+import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRedis } from './redis.js';
@@ -32,6 +33,7 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
 
   if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));
   if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
+  if (roles.includes('scheduler')) closers.push(...(await startScheduler(config, orm, logger)));
   closers.push({ name: 'orm', close: () => orm.close() });
 
   installShutdown(closers, logger, config.shutdownTimeoutMs);
@@ -66,6 +68,19 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
     { name: 'command-worker', close: () => worker.close() },
     { name: 'worker-redis', close: () => connection.quit() },
+  ];
+}
+
+async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
+  const connection = createRedis(config.redis.url, 'worker');
+  const queues = createQueues(connection, config.queue);
+  await registerSchedulers(queues.maintenance);
+  const worker = createMaintenanceWorker({ orm, connection, config, logger });
+  logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
+  return [
+    { name: 'maintenance-worker', close: () => worker.close() },
+    { name: 'scheduler-queues', close: () => closeQueues(queues) },
+    { name: 'scheduler-redis', close: () => connection.quit() },
   ];
 }
 

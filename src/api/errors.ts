@@ -26,8 +26,15 @@ const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 
 
 export const httpStatusOf = (code: ErrorCode) => STATUS[code];
 
+const dotted = (path: PropertyKey[]) => path.map(String).join('.') || '(body)';
+
 export function zodIssues(error: ZodError): FieldIssue[] {
-  return error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  // An unknown key (strict objects) is reported at the key itself, not at the object that holds it.
+  return error.issues.flatMap((i) =>
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => ({ path: dotted([...i.path, key]), message: 'Unrecognized key' }))
+      : [{ path: dotted(i.path), message: i.message }],
+  );
 }
 
 export const validationError = (issues: FieldIssue[], message = 'Request validation failed') =>

@@ -6,6 +6,11 @@ import { SPACE_KINDS } from '../db/entities/index.js';
 
 /** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
 
+/** Free text. Postgres cannot store NUL (U+0000) in text, so it is refused here rather than failing a write later. */
+const NO_NUL = /^[^\u0000]*$/;
+const noNul = 'must not contain NUL characters';
+export const Text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, noNul);
+
 export const Uuid = z.uuid().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
 export const IsoDateTime = z.iso
   .datetime({ offset: true })
@@ -45,7 +50,7 @@ export const page = <T extends z.ZodType>(item: T) =>
 // ---- catalog ----
 export const WorkspaceInput = z
   .strictObject({
-    name: z.string().trim().min(1).max(200),
+    name: Text(200),
     timezone: z.string().min(1).max(64).openapi({ example: 'Europe/Berlin' }),
     currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR').openapi({ example: 'EUR' }),
     taxRateBps: z.number().int().min(0).max(10_000).openapi({ description: 'Tax in basis points (1900 = 19%)' }),
@@ -56,7 +61,7 @@ export const Workspace = WorkspaceInput.extend({ id: Uuid, createdAt: IsoDateTim
 const money = z.number().int().min(0).max(100_000_000);
 export const SpaceInput = z
   .strictObject({
-    name: z.string().trim().min(1).max(200),
+    name: Text(200),
     kind: z.enum(SPACE_KINDS),
     capacity: z.number().int().min(1).max(1000),
     hourlyRate: money.openapi({ description: 'Minor units (cents)' }),
@@ -87,7 +92,7 @@ export const Availability = z
   .openapi('Availability');
 
 // ---- bookings ----
-const notes = z.string().max(2000).nullable();
+const notes = z.string().max(2000).regex(NO_NUL, noNul).nullable();
 export const CreateBookingInput = z
   .strictObject({
     spaceId: Uuid,
@@ -110,7 +115,7 @@ export const UpdateBookingInput = z
   .openapi('UpdateBookingInput');
 
 export const CancelBookingInput = z
-  .strictObject({ reason: z.string().trim().min(1).max(500) })
+  .strictObject({ reason: Text(500) })
   .openapi('CancelBookingInput');
 
 export const BookingListQuery = Pagination.extend({

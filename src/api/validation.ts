@@ -9,7 +9,8 @@ import { errorResponse, validationError, zodIssues } from './errors.js';
 export function validationHook(result: { success: boolean; error?: unknown; target?: string }, c: Context): Response | undefined {
   if (result.success) return undefined;
   const target = result.target;
-  const prefix = target && target !== 'json' ? `${target === 'param' ? 'params' : target}.` : '';
+  // Hono names the targets `param` and `header`; the paths say `params.id` and `headers.idempotency-key`.
+  const prefix = target && target !== 'json' ? `${target === 'param' ? 'params' : target === 'header' ? 'headers' : target}.` : '';
   const issues = zodIssues(result.error as ZodError).map((i) => ({ ...i, path: prefix + i.path }));
   return errorResponse(c, validationError(issues));
 }

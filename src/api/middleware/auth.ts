@@ -9,7 +9,8 @@ import type { AppEnv, AuthUser } from '../context.js';
 const ClaimsSchema = z.object({
   sub: z.uuid(),
   email: z.email().max(320),
-  name: z.string().min(1).max(200),
+  // Postgres text cannot hold NUL; such a claim is refused (401), never a failed upsert (which would read as 503).
+  name: z.string().min(1).max(200).regex(/^[^\u0000]*$/),
   role: z.enum(ROLES),
   exp: z.number(),
 });

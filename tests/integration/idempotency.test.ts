@@ -1,0 +1,212 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeCommand } from '../../src/commands/run-command.js';
+import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
+import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { makeUser, startStack, type Stack } from '../helpers/stack.js';
+
+let stack: Stack;
+let spaceId: string;
+const member = makeUser('member');
+
+beforeAll(async () => {
+  stack = await startStack();
+  spaceId = (await seedSpace(stack)).space.id;
+});
+afterAll(() => stack?.close());
+
+const em = () => stack.orm.em.fork();
+const effectsOf = async (bookingId: string) => ({
+  bookings: await em().count(BookingSchema, { id: bookingId }),
+  audit: await em().count(BookingEventSchema, { bookingId }),
+  outbox: await em().count(OutboxSchema, { aggregateId: bookingId }),
+});
+
+const createPayload = (bookingId: string, window = hourlySlot(24)) => ({
+  actor: { id: member.id, role: 'member' as const },
+  requestedAt: new Date().toISOString(),
+  bookingId,
+  spaceId,
+  bookingType: 'hourly' as const,
+  ...window,
+  attendees: 1,
+  notes: null,
+});
+
+async function ensureMember() {
+  // The API upserts users from claims; direct command runs need the row too.
+  await stack.request('GET', '/api/v1/workspaces', { as: member });
+}
+
+describe('exactly-once effect (inbox row commits with the change)', () => {
+  it('the same command run twice directly → one effect, the same result', async () => {
+    await ensureMember();
+    const bookingId = crypto.randomUUID();
+    const job = { id: `direct-${bookingId}`, name: 'booking.create', data: createPayload(bookingId, hourlySlot(30)) };
+    const first = await executeCommand(stack.orm, job);
+    const second = await executeCommand(stack.orm, job);
+    expect(first).toMatchObject({ outcome: 'completed', replayed: false, result: { bookingId, status: 'pending' } });
+    expect(second).toMatchObject({ outcome: 'completed', replayed: true });
+    expect(second.outcome === 'completed' && second.result).toEqual(first.outcome === 'completed' && first.result);
+    expect(await effectsOf(bookingId)).toEqual({ bookings: 1, audit: 1, outbox: 1 });
+  });
+
+  it('two concurrent deliveries of one command → one effect; the loser returns the winner’s result', async () => {
+    await ensureMember();
+    const bookingId = crypto.randomUUID();
+    const job = { id: `twin-${bookingId}`, name: 'booking.create', data: createPayload(bookingId, hourlySlot(33)) };
+    const [a, b] = await Promise.all([executeCommand(stack.orm, job), executeCommand(stack.orm, job)]);
+    expect(a.outcome).toBe('completed');
+    expect(b.outcome).toBe('completed');
+    expect([a.replayed, b.replayed].filter(Boolean)).toHaveLength(1);
+    expect(await effectsOf(bookingId)).toEqual({ bookings: 1, audit: 1, outbox: 1 });
+  });
+
+  it('a refused command run again is refused the same way, from the inbox', async () => {
+    await ensureMember();
+    const job = { id: `refused-${crypto.randomUUID()}`, name: 'booking.confirm', data: { actor: { id: member.id, role: 'member' }, requestedAt: new Date().toISOString(), bookingId: crypto.randomUUID() } };
+    const first = await executeCommand(stack.orm, job);
+    const second = await executeCommand(stack.orm, job);
+    expect(first).toMatchObject({ outcome: 'failed', replayed: false, error: { code: 'forbidden' } });
+    expect(second).toMatchObject({ outcome: 'failed', replayed: true, error: { code: 'forbidden' } });
+  });
+
+  it('a malformed payload fails as invalid_payload without touching anything', async () => {
+    const job = { id: `bad-${crypto.randomUUID()}`, name: 'booking.create', data: { bookingId: 'nope' } };
+    expect(await executeCommand(stack.orm, job)).toMatchObject({ outcome: 'failed', error: { code: 'invalid_payload' } });
+    const unknown = { id: `unk-${crypto.randomUUID()}`, name: 'booking.teleport', data: {} };
+    expect(await executeCommand(stack.orm, unknown)).toMatchObject({ outcome: 'failed', error: { code: 'invalid_payload' } });
+  });
+
+  it('a job re-added after BullMQ removed it → processed again, one effect, the same result', async () => {
+    const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(36) } });
+    expect(res.body.state).toBe('completed');
+    const job = (await stack.queues.commands.getJob(res.body.id))!;
+    const data = job.data;
+    await job.remove();
+    // BullMQ forgets a removed job's id: the same id is accepted as new and runs again.
+    const again = await stack.queues.commands.add('booking.create', data, { jobId: res.body.id });
+    const result = await again.waitUntilFinished(await queueEvents(), 10_000);
+    expect(result).toEqual(res.body.result);
+    expect(await effectsOf(res.body.result.bookingId)).toEqual({ bookings: 1, audit: 1, outbox: 1 });
+  });
+});
+
+let events: import('bullmq').QueueEvents | undefined;
+async function queueEvents() {
+  if (!events) {
+    const { QueueEvents } = await import('bullmq');
+    const { createRedis } = await import('../../src/redis.js');
+    events = new QueueEvents('booking-commands', { connection: createRedis(stack.config.redis.url, 'worker'), prefix: stack.config.queue.prefix });
+    await events.waitUntilReady();
+  }
+  return events;
+}
+afterAll(async () => {
+  const connection = events?.client;
+  await events?.close();
+  await (await connection)?.quit().catch(() => undefined);
+});
+
+describe('Idempotency-Key', () => {
+  const post = (key: string, body: unknown, as = member, wait?: number) =>
+    stack.request('POST', '/api/v1/booking/bookings', { as, body, headers: { 'idempotency-key': key }, ...(wait ? { wait } : {}) });
+
+  it('same user + key + body → the same job, booking id and result; one booking', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(40) };
+    const first = await post('key-same-1', body);
+    expect(first.status).toBe(202);
+    const second = await post('key-same-1', body);
+    expect(second.status).toBe(202);
+    expect(second.body).toEqual(first.body);
+    const done = await waitForJob(stack, member, first.body.jobId);
+    const replay = await post('key-same-1', body, member, 5);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: first.body.jobId, state: 'completed', result: done.result });
+    expect(await em().count(BookingSchema, { id: first.body.bookingId })).toBe(1);
+  });
+
+  it('same key with another body → 422 idempotency_key_reused, nothing enqueued', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(44) };
+    const first = await post('key-mismatch', body);
+    expect(first.status).toBe(202);
+    const before = await stack.queues.commands.getJobCounts();
+    const other = await post('key-mismatch', { ...body, attendees: 2 });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+    expect(await stack.queues.commands.getJobCounts()).toEqual(before);
+  });
+
+  it('the same key from two users is two commands', async () => {
+    const other = makeUser('member');
+    const a = await post('shared-key', { spaceId, bookingType: 'hourly', ...hourlySlot(46) });
+    const b = await post('shared-key', { spaceId, bookingType: 'hourly', ...hourlySlot(47) }, other);
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(202);
+    expect(a.body.jobId).not.toBe(b.body.jobId);
+  });
+
+  it('after BullMQ trimmed the job, the key still returns the same job and result (from the inbox)', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(50) };
+    const first = await post('key-trimmed', body, member, 10);
+    expect(first.body.state).toBe('completed');
+    await (await stack.queues.commands.getJob(first.body.id))!.remove();
+    expect(await stack.queues.commands.getJob(first.body.id)).toBeUndefined();
+
+    const status = await stack.request('GET', `/api/v1/jobs/${first.body.id}`, { as: member });
+    expect(status.body).toMatchObject({ id: first.body.id, name: 'booking.create', state: 'completed', result: first.body.result });
+    const replay = await post('key-trimmed', body, member, 10);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    const replay202 = await post('key-trimmed', body);
+    expect(replay202.status).toBe(202);
+    expect(replay202.body.jobId).toBe(first.body.id);
+    // Nothing was re-enqueued and nothing ran twice.
+    expect(await stack.queues.commands.getJob(first.body.id)).toBeUndefined();
+    expect(await em().count(BookingSchema, { id: first.body.result.bookingId })).toBe(1);
+    const mismatch = await post('key-trimmed', { ...body, notes: 'x' });
+    expect(mismatch.status).toBe(422);
+  });
+
+  it('a refused keyed command replays its refusal', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(40) }; // taken by the first test
+    const first = await post('key-refused', body, member, 10);
+    expect(first.body).toMatchObject({ state: 'failed', error: { code: 'slot_unavailable' } });
+    const replay = await post('key-refused', body, member, 10);
+    expect(replay.body).toMatchObject({ id: first.body.id, state: 'failed', error: { code: 'slot_unavailable' } });
+  });
+});
+
+describe('Prefer: wait and job status', () => {
+  it('without Prefer the answer is 202 and the job can be polled to completion', async () => {
+    const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(60) } });
+    expect(res.status).toBe(202);
+    expect((await waitForJob(stack, member, res.body.jobId)).state).toBe('completed');
+    const inbox = await em().findOneOrFail(ProcessedCommandSchema, res.body.jobId);
+    expect(inbox.result).toMatchObject({ bookingId: res.body.bookingId });
+  });
+
+  it('Prefer: wait=N answers 200 with the finished job status', async () => {
+    const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(62) } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('preference-applied')).toBe('wait=10');
+    expect(res.body).toMatchObject({ state: 'completed', name: 'booking.create', result: { status: 'pending' } });
+  });
+});
+
+describe('job retention', () => {
+  it('jobs trimmed at once (keep count 0) still answer GET /jobs/:id from the inbox', async () => {
+    const trimmed = await startStack({ env: { JOB_KEEP_COMPLETED_COUNT: '0', JOB_KEEP_FAILED_COUNT: '0' } });
+    try {
+      const s = (await seedSpace(trimmed)).space.id;
+      const ok = await trimmed.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId: s, bookingType: 'hourly', ...hourlySlot(24) } });
+      const okStatus = await waitForJob(trimmed, member, ok.body.jobId);
+      expect(okStatus).toMatchObject({ state: 'completed', result: { bookingId: ok.body.bookingId } });
+      const refused = await trimmed.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId: s, bookingType: 'hourly', ...hourlySlot(24) } });
+      expect(await waitForJob(trimmed, member, refused.body.jobId)).toMatchObject({ state: 'failed', error: { code: 'slot_unavailable' } });
+      expect(await trimmed.queues.commands.getJob(ok.body.jobId)).toBeUndefined();
+      expect(await trimmed.queues.commands.getJob(refused.body.jobId)).toBeUndefined();
+    } finally {
+      await trimmed.close();
+    }
+  });
+});
