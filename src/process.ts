@@ -42,7 +42,7 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
 
 function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const redis = createRedis(config.redis.url, 'api');
-  const queues = createQueues(redis, config.queue);
+  const queues = createQueues(redis, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
   const queueEvents = new QueueEvents(QUEUE_NAMES.commands, {
     connection: createRedis(config.redis.url, 'worker'),
     prefix: config.queue.prefix,
@@ -73,7 +73,7 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
 
 async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const connection = createRedis(config.redis.url, 'worker');
-  const queues = createQueues(connection, config.queue);
+  const queues = createQueues(connection, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
   await registerSchedulers(queues.maintenance);
   const worker = createMaintenanceWorker({ orm, connection, config, logger });
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');

@@ -18,9 +18,14 @@ export function commandJobOptions(q: AppConfig['queue']): JobsOptions {
   };
 }
 
-export function createQueues(connection: Redis, q: AppConfig['queue']): Queues {
+export function createQueues(connection: Redis, q: AppConfig['queue'], onError: (err: Error) => void = () => {}): Queues {
   const defaultJobOptions = commandJobOptions(q);
-  const make = (name: string) => new Queue(name, { connection, prefix: q.prefix, defaultJobOptions });
+  const make = (name: string) => {
+    const queue = new Queue(name, { connection, prefix: q.prefix, defaultJobOptions });
+    // Connection errors surface on each call (→ 503 in the API); the listener keeps them from being printed raw.
+    queue.on('error', onError);
+    return queue;
+  };
   return {
     commands: make(QUEUE_NAMES.commands),
     notifications: make(QUEUE_NAMES.notifications),

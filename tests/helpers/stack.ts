@@ -67,13 +67,22 @@ export interface TestResponse {
  * unique queue prefix, the app, and (unless `worker: false`) an in-process command worker.
  * `close()` stops everything and drops the database and the Redis keys.
  */
-export async function startStack(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { worker?: boolean; env?: Record<string, string>; pgPort?: number; redisPort?: number } = {},
+): Promise<Stack> {
   const db = await createTestDatabase();
+  // Optional ports of a TCP proxy in front of Postgres / Redis (tests/helpers/tcp-proxy.ts), to play outages.
+  const viaPort = (url: string, port?: number) => {
+    if (!port) return url;
+    const u = new URL(url);
+    u.port = String(port);
+    return u.toString();
+  };
   const prefix = `t${randomBytes(5).toString('hex')}`;
   const config = loadConfig({
     NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    REDIS_URL,
+    DATABASE_URL: viaPort(db.url, opts.pgPort),
+    REDIS_URL: viaPort(REDIS_URL, opts.redisPort),
     QUEUE_PREFIX: prefix,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

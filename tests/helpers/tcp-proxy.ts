@@ -1,0 +1,43 @@
+import net from 'node:net';
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a real service, which a test can cut (`down()`: refuse and drop every
+ * connection) and restore (`up()`), to play an outage without touching the shared Postgres or Redis.
+ */
+export async function startTcpProxy(target: { host: string; port: number }) {
+  const sockets = new Set<net.Socket>();
+  let accepting = true;
+  const server = net.createServer((client) => {
+    if (!accepting) return client.destroy();
+    const upstream = net.connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    down() {
+      accepting = false;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    up() {
+      accepting = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        accepting = false;
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

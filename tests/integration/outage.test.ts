@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { makeUser, REDIS_URL, startStack, type Stack } from '../helpers/stack.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { PG_BASE } from '../helpers/db.js';
+
+/**
+ * Outages answer 503 (with the error envelope and Retry-After), never 500 and never a hung request; the
+ * service recovers by itself when the backing service returns. The test's own timeout bounds "never hung".
+ */
+let stack: Stack;
+let pgProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+let redisProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+let spaceId: string;
+const member = makeUser('member');
+
+beforeAll(async () => {
+  const pg = new URL(PG_BASE);
+  const redis = new URL(REDIS_URL);
+  pgProxy = await startTcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
+  redisProxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
+  stack = await startStack({ pgPort: pgProxy.port, redisPort: redisProxy.port });
+  spaceId = (await seedSpace(stack)).space.id;
+});
+afterAll(async () => {
+  pgProxy?.up();
+  redisProxy?.up();
+  await stack?.close();
+  await pgProxy?.close();
+  await redisProxy?.close();
+});
+
+const create = () =>
+  stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(24 + Math.floor(Math.random() * 500)) } });
+
+async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('Redis down', () => {
+  it('commands and job reads answer 503 at once; after Redis returns, commands are accepted and run', async () => {
+    redisProxy.down();
+    const refused = await create();
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('service_unavailable');
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect((await stack.request('GET', '/api/v1/jobs/some-job', { as: member })).status).toBe(503);
+    const ready = await stack.request('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.redis).toMatch(/^down/);
+    // Reads that need only Postgres keep working.
+    expect((await stack.request('GET', `/api/v1/spaces/${spaceId}`, { as: member })).status).toBe(200);
+
+    redisProxy.up();
+    const accepted = await eventually(create, (r) => r.status === 202);
+    expect(accepted.status).toBe(202);
+    expect((await waitForJob(stack, member, accepted.body.jobId, 30_000)).state).toBe('completed');
+  });
+});
+
+describe('Postgres down', () => {
+  it('reads and commands answer 503; after Postgres returns, everything works again', async () => {
+    pgProxy.down();
+    const list = await stack.request('GET', '/api/v1/booking/bookings', { as: makeUser('member') });
+    expect(list.status).toBe(503);
+    expect(list.body.error.code).toBe('service_unavailable');
+    expect((await create()).status).toBe(503);
+    const ready = await stack.request('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.postgres).toMatch(/^down/);
+
+    pgProxy.up();
+    const back = await eventually(() => stack.request('GET', '/api/v1/booking/bookings', { as: member }), (r) => r.status === 200);
+    expect(back.status).toBe(200);
+    const accepted = await eventually(create, (r) => r.status === 202);
+    expect((await waitForJob(stack, member, accepted.body.jobId, 30_000)).state).toBe('completed');
+  });
+});
