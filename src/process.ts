@@ -7,6 +7,7 @@ import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
 import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
+import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRedis } from './redis.js';
 
@@ -60,27 +61,43 @@ function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   ];
 }
 
+/** Producers and the cache connection that after-commit work needs, in a worker or scheduler process. */
+function followUpDeps(config: AppConfig, orm: Orm, logger: Logger) {
+  const connection = createRedis(config.redis.url, 'worker');
+  const queues = createQueues(connection, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
+  const cacheRedis = config.redis.cacheUrl === config.redis.url ? connection : createRedis(config.redis.cacheUrl, 'worker');
+  const deps: FollowUpDeps = { config, orm, queues, cacheRedis, logger };
+  const closers: Closer[] = [
+    { name: 'producer-queues', close: () => closeQueues(queues) },
+    { name: 'producer-redis', close: () => connection.quit() },
+  ];
+  if (cacheRedis !== connection) closers.push({ name: 'cache-redis', close: () => cacheRedis.quit() });
+  return { deps, connection, closers };
+}
+
 function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const connection = createRedis(config.redis.url, 'worker');
-  const worker = createCommandWorker({ orm, connection, config, logger });
+  const followUps = followUpDeps(config, orm, logger);
+  const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
     { name: 'command-worker', close: () => worker.close() },
     { name: 'worker-redis', close: () => connection.quit() },
+    ...followUps.closers,
   ];
 }
 
 async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const connection = createRedis(config.redis.url, 'worker');
-  const queues = createQueues(connection, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
-  await registerSchedulers(queues.maintenance);
-  const worker = createMaintenanceWorker({ orm, connection, config, logger });
+  const followUps = followUpDeps(config, orm, logger);
+  await registerSchedulers(followUps.deps.queues.maintenance);
+  const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [
     { name: 'maintenance-worker', close: () => worker.close() },
-    { name: 'scheduler-queues', close: () => closeQueues(queues) },
     { name: 'scheduler-redis', close: () => connection.quit() },
+    ...followUps.closers,
   ];
 }
 

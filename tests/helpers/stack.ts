@@ -3,6 +3,8 @@ import { sign } from 'hono/jwt';
 import type { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, type App } from '../../src/api/app.js';
+import type { CommandHooks } from '../../src/commands/run-command.js';
+import { createCommandHooks } from '../../src/follow-ups/after-commit.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
@@ -38,6 +40,7 @@ export async function tokenFor(
 export interface Stack {
   app: App;
   orm: Orm;
+  hooks: CommandHooks;
   config: AppConfig;
   queues: Queues;
   redis: Redis;
@@ -99,7 +102,9 @@ export async function startStack(
   const queueEvents = new QueueEvents(QUEUE_NAMES.commands, { connection: eventsConnection, prefix: config.queue.prefix });
   await queueEvents.waitUntilReady();
   const workerConnection = createRedis(config.redis.url, 'worker');
-  const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger });
+  // The same after-commit work as a worker process (src/follow-ups/after-commit.ts).
+  const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger });
+  const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
   const app = createApp({ config, orm, redis, queues, queueEvents, logger });
 
@@ -140,5 +145,5 @@ export async function startStack(
     await db.drop();
   }
 
-  return { app, orm, config, queues, redis, worker, request, close };
+  return { app, orm, hooks, config, queues, redis, worker, request, close };
 }

@@ -19,7 +19,8 @@ beforeAll(async () => {
   const redis = new URL(REDIS_URL);
   pgProxy = await startTcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
   redisProxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
-  stack = await startStack({ pgPort: pgProxy.port, redisPort: redisProxy.port });
+  // Enough retries with backoff to outlast the outages below.
+  stack = await startStack({ pgPort: pgProxy.port, redisPort: redisProxy.port, env: { COMMAND_ATTEMPTS: '12', COMMAND_BACKOFF_MS: '50' } });
   spaceId = (await seedSpace(stack)).space.id;
 });
 afterAll(async () => {
@@ -79,5 +80,33 @@ describe('Postgres down', () => {
     expect(back.status).toBe(200);
     const accepted = await eventually(create, (r) => r.status === 202);
     expect((await waitForJob(stack, member, accepted.body.jobId, 30_000)).state).toBe('completed');
+  });
+});
+
+describe('transient faults inside a job', () => {
+  it('a job that meets a Postgres outage retries with backoff and completes once Postgres returns', async () => {
+    const slot = hourlySlot(900);
+    const bookingId = crypto.randomUUID();
+    // Make sure the member row exists (the API upserts it), then enqueue straight onto the queue while Postgres is cut.
+    await stack.request('GET', `/api/v1/spaces/${spaceId}`, { as: member });
+    pgProxy.down();
+    const job = await stack.queues.commands.add('booking.create', {
+      actor: { id: member.id, role: 'member' },
+      requestedAt: new Date().toISOString(),
+      bookingId,
+      spaceId,
+      bookingType: 'hourly',
+      ...slot,
+      attendees: 1,
+      notes: null,
+    });
+    const sawRetry = await eventually(async () => (await stack.queues.commands.getJob(job.id!))?.attemptsMade ?? 0, (n) => n >= 1);
+    expect(sawRetry).toBeGreaterThanOrEqual(1);
+    pgProxy.up();
+    const status = await waitForJob(stack, member, job.id!, 60_000);
+    expect(status).toMatchObject({ state: 'completed', result: { bookingId, status: 'pending' } });
+    expect(status.attemptsMade).toBeGreaterThanOrEqual(2);
+    const detail = await stack.request('GET', `/api/v1/booking/bookings/${bookingId}`, { as: member });
+    expect(detail.body.status).toBe('pending');
   });
 });

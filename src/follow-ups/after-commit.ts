@@ -1,0 +1,40 @@
+import type { Redis } from 'ioredis';
+import type { CommandEffects } from '../commands/context.js';
+import type { CommandHooks } from '../commands/run-command.js';
+import type { AppConfig } from '../config.js';
+import type { Orm } from '../db/orm.js';
+import type { Queues } from '../jobs/queues.js';
+import type { Logger } from '../logger.js';
+
+export interface FollowUpDeps {
+  config: AppConfig;
+  orm: Orm;
+  queues: Queues;
+  /** The cache's Redis (CACHE_REDIS_URL). */
+  cacheRedis: Redis;
+  logger: Logger;
+}
+
+type Step = { name: string; run: (effects: CommandEffects) => Promise<void> };
+
+/**
+ * What runs after a command's (or a sweep's) transaction commits, in order, before the job is reported
+ * completed. A failing step is logged, never thrown: the change is committed, and each step has its own
+ * safety net (the outbox relay republishes; cache entries carry TTLs).
+ * The one place both command workers and the scheduler get their after-commit work from.
+ */
+export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
+  const steps: Step[] = [];
+  const log = deps.logger.child({ part: 'after-commit' });
+  return {
+    afterCommit: async (effects) => {
+      for (const step of steps) {
+        try {
+          await step.run(effects);
+        } catch (err) {
+          log.warn({ err, step: step.name }, 'after-commit step failed');
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('config', () => {
+  it('has laptop defaults', () => {
+    const c = loadConfig({});
+    expect(c.db.url).toBe('postgres://postgres@127.0.0.1:5432/coworking');
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', cacheUrl: 'redis://127.0.0.1:6379' });
+    expect(c.http.port).toBe(3000);
+    expect(c.http.bodyLimitBytes).toBe(65536);
+    expect(c.queue.prefix).toBe('cowork');
+  });
+
+  it('reads and coerces env', () => {
+    const c = loadConfig({ PORT: '8080', REDIS_URL: 'redis://r:6380', CACHE_REDIS_URL: 'redis://c:6381', COMMAND_CONCURRENCY: '25' });
+    expect(c.http.port).toBe(8080);
+    expect(c.redis).toEqual({ url: 'redis://r:6380', cacheUrl: 'redis://c:6381' });
+    expect(c.queue.commandConcurrency).toBe(25);
+  });
+
+  it('fails naming every bad variable', () => {
+    expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', QUEUE_PREFIX: 'a:b' })).toThrow(
+      /PORT[\s\S]*DATABASE_URL: must be a postgres:\/\/ URL[\s\S]*QUEUE_PREFIX/,
+    );
+  });
+
+  it('production refuses the development secrets', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/);
+    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'pw' });
+    expect(c.auth.jwtSecret).toBe('x'.repeat(40));
+    expect(c.bullBoard.password).toBe('pw');
+  });
+});
