@@ -1,5 +1,6 @@
 import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ReadCache } from '../cache/read-cache.js';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Role } from '../db/entities/index.js';
@@ -12,6 +13,8 @@ export interface AppDeps {
   orm: Orm;
   redis: Redis;
   queues: Queues;
+  /** Read-through cache for booking detail, lists and availability. */
+  cache: ReadCache;
   /** For `Prefer: wait`; without it the API always answers 202. */
   queueEvents?: QueueEvents;
   logger: Logger;

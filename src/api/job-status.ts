@@ -20,10 +20,15 @@ const STATE_OF: Record<string, JobStatusBody['state']> = {
   failed: 'failed',
 };
 
-/** `code: message`, as the worker writes UnrecoverableError messages. */
+/**
+ * `code: message`, as the worker writes refusals (UnrecoverableError). Anything else is a fault whose raw text
+ * (driver messages, SQL) stays in the server logs, not in what clients see.
+ */
 export function parseFailedReason(reason: string | undefined): JobError {
   const m = reason?.match(/^([a-z_]+): (.*)$/s);
-  return m?.[1] && m[2] !== undefined ? { code: m[1], message: m[2] } : { code: 'internal_error', message: reason || 'Job failed' };
+  return m?.[1] && m[2] !== undefined
+    ? { code: m[1], message: m[2] }
+    : { code: 'internal_error', message: 'The command hit an internal error; it is retried while attempts remain' };
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
@@ -35,27 +40,27 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undef
  * inbox, which stores them structured.
  */
 export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | null> {
-  const job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
+  // State first, then the job's fields: a job that finishes in between then shows its final fields
+  // (never a 'failed' state next to the attempt count and reason from before it failed).
+  const state = STATE_OF[await deps.queues.commands.getJobState(jobId)];
+  const job = state ? ((await deps.queues.commands.getJob(jobId)) as Job | undefined) : undefined;
   const inbox = await deps.orm.em.fork().findOne(ProcessedCommandSchema, jobId);
 
-  if (job) {
-    const state = STATE_OF[await job.getState()];
-    if (state) {
-      const status: JobStatusBody = {
-        id: jobId,
-        name: job.name,
-        state,
-        attemptsMade: job.attemptsMade,
-        createdAt: new Date(job.timestamp).toISOString(),
-      };
-      if (state === 'completed') status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
-      if (state === 'failed') status.error = inbox?.error ?? parseFailedReason(job.failedReason);
-      if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
-      const finished = iso(job.finishedOn);
-      if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
-      const data = job.data as { actor?: { id?: string }; fingerprint?: string | null };
-      return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null };
-    }
+  if (job && state) {
+    const status: JobStatusBody = {
+      id: jobId,
+      name: job.name,
+      state,
+      attemptsMade: job.attemptsMade,
+      createdAt: new Date(job.timestamp).toISOString(),
+    };
+    if (state === 'completed') status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
+    if (state === 'failed') status.error = inbox?.error ?? parseFailedReason(job.failedReason);
+    if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
+    const finished = iso(job.finishedOn);
+    if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
+    const data = job.data as { actor?: { id?: string }; fingerprint?: string | null };
+    return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null };
   }
   if (!inbox) return null;
   const status: JobStatusBody = {

@@ -55,8 +55,8 @@ export const bookingDto = (b: Booking) => ({
   updatedAt: iso(b.updatedAt),
 });
 
-/** Detail adds the day counters, computed in the workspace's time zone. */
-export const bookingDetailDto = (b: Booking, timezone: string, now: Date) => ({
-  ...bookingDto(b),
-  ...usageDays({ startsAt: b.startsAt, endsAt: b.endsAt, timezone, now }),
+/** Detail adds the day counters, computed at read time in the workspace's time zone (so a cached entry stays right). */
+export const withUsageDays = (dto: ReturnType<typeof bookingDto>, timezone: string, now: Date) => ({
+  ...dto,
+  ...usageDays({ startsAt: new Date(dto.startsAt), endsAt: new Date(dto.endsAt), timezone, now }),
 });

@@ -18,6 +18,7 @@ export interface CommandEffects {
   bookingIds: Set<string>;
   userIds: Set<string>;
   workspaceIds: Set<string>;
+  spaceIds: Set<string>;
   outboxIds: string[];
 }
 
@@ -25,6 +26,7 @@ export const emptyEffects = (): CommandEffects => ({
   bookingIds: new Set(),
   userIds: new Set(),
   workspaceIds: new Set(),
+  spaceIds: new Set(),
   outboxIds: [],
 });
 
@@ -66,6 +68,7 @@ export class CommandContext {
     this.effects.bookingIds.add(booking.id);
     this.effects.userIds.add(booking.userId);
     this.effects.workspaceIds.add(booking.workspaceId);
+    this.effects.spaceIds.add(booking.spaceId);
   }
 
   audit(booking: Booking, action: string, fromStatus: string | null): void {
@@ -84,11 +87,10 @@ export class CommandContext {
 
   /** Writes the event to the outbox in this transaction; it is published after commit. */
   async emit(type: BookingEventType, booking: Booking, extra: { reason?: string } = {}): Promise<void> {
-    const [workspace, space, user] = await Promise.all([
-      this.em.findOneOrFail(WorkspaceSchema, booking.workspaceId),
-      this.em.findOneOrFail(SpaceSchema, booking.spaceId),
-      this.em.findOneOrFail(UserSchema, booking.userId),
-    ]);
+    // One after another: they share the transaction's single connection (usually from the identity map anyway).
+    const workspace = await this.em.findOneOrFail(WorkspaceSchema, booking.workspaceId);
+    const space = await this.em.findOneOrFail(SpaceSchema, booking.spaceId);
+    const user = await this.em.findOneOrFail(UserSchema, booking.userId);
     const payload: BookingEventPayload = {
       bookingId: booking.id,
       workspaceId: workspace.id,

@@ -27,11 +27,12 @@ const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
 
 /**
  * True when Postgres cannot be reached (refused, timed out, pool exhausted, server shutting down): the API
- * answers 503 and workers retry. SQLSTATE classes 08 (connection) and 57P0x (operator intervention).
+ * answers 503 and workers retry. SQLSTATE class 08 (connection) and 57P0x (operator intervention).
  */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const code = pgCode(e);
-  if (code && (UNAVAILABLE_NODE_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code))) return true;
+  // 08P01 (protocol violation) is raised for bad data such as a NUL byte: not an outage.
+  if (code && (UNAVAILABLE_NODE_CODES.has(code) || (code.startsWith('08') && code !== '08P01') || /^57P0[1-3]$/.test(code))) return true;
   const name = String((e as PgLike)?.name ?? '');
   const message = String((e as PgLike)?.message ?? '');
   return (

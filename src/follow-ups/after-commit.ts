@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { cachePrefix } from '../cache/keys.js';
+import { ReadCache } from '../cache/read-cache.js';
 import type { CommandEffects } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
@@ -24,7 +26,9 @@ type Step = { name: string; run: (effects: CommandEffects) => Promise<void> };
  * The one place both command workers and the scheduler get their after-commit work from.
  */
 export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
-  const steps: Step[] = [];
+  const cache = new ReadCache(deps.cacheRedis, cachePrefix(deps.config.queue.prefix), deps.config.cache.ttlSeconds);
+  // Eviction first: once the job is reported completed, every read must see the change (invariant 4).
+  const steps: Step[] = [{ name: 'evict-cache', run: (effects) => cache.evict(effects) }];
   const log = deps.logger.child({ part: 'after-commit' });
   return {
     afterCommit: async (effects) => {

@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
-import { executeCommand, type CommandHooks } from '../commands/run-command.js';
+import { executeCommand, recordExhausted, type CommandHooks } from '../commands/run-command.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 
@@ -46,6 +46,10 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1);
     log[final ? 'error' : 'warn']({ jobId: job.id, job: job.name, attemptsMade: job.attemptsMade, err }, final ? 'command failed for good' : 'command will be retried');
+    if (final)
+      recordExhausted(deps.orm, { id: job.id!, name: job.name, data: job.data }).catch((e: unknown) =>
+        log.error({ err: e, jobId: job.id }, 'could not record the failed command in the inbox'),
+      );
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   return worker;

@@ -5,6 +5,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, type App } from '../../src/api/app.js';
 import type { CommandHooks } from '../../src/commands/run-command.js';
 import { createCommandHooks } from '../../src/follow-ups/after-commit.js';
+import { cachePrefix } from '../../src/cache/keys.js';
+import { ReadCache } from '../../src/cache/read-cache.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
@@ -41,6 +43,7 @@ export interface Stack {
   app: App;
   orm: Orm;
   hooks: CommandHooks;
+  cache: ReadCache;
   config: AppConfig;
   queues: Queues;
   redis: Redis;
@@ -106,7 +109,9 @@ export async function startStack(
   const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger });
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
-  const app = createApp({ config, orm, redis, queues, queueEvents, logger });
+  const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
+  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds);
+  const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
 
   async function request(method: string, path: string, r: RequestOpts = {}): Promise<TestResponse> {
     const headers: Record<string, string> = { ...r.headers };
@@ -140,10 +145,11 @@ export async function startStack(
       keys.push(...batch);
     } while (cursor !== '0');
     if (keys.length) await workerConnection.del(...keys);
-    await Promise.all([redis.quit(), eventsConnection.quit(), workerConnection.quit()]);
+    // quit() fails on a connection a test cut; disconnect() always works.
+    await Promise.all([redis, cacheRedis, eventsConnection, workerConnection].map((r) => r.quit().catch(() => r.disconnect())));
     await orm.close();
     await db.drop();
   }
 
-  return { app, orm, hooks, config, queues, redis, worker, request, close };
+  return { app, orm, hooks, cache, config, queues, redis, worker, request, close };
 }

@@ -7,7 +7,8 @@ import type { CommandName } from '../../jobs/catalogue.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
-import { bookingDetailDto, bookingDto } from '../serializers.js';
+import { bookingDto, withUsageDays } from '../serializers.js';
+import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
 
@@ -92,26 +93,42 @@ export function bookingRoutes(deps: AppDeps) {
   app.openapi(listBookings, async (c) => {
     const user = c.get('user');
     const q = c.req.valid('query');
+    const staff = isStaffRole(user.role);
     const where = {
       deletedAt: null,
-      ...(isStaffRole(user.role) ? {} : { userId: user.id }),
+      ...(staff ? {} : { userId: user.id }),
       ...(q.status ? { status: q.status } : {}),
       ...(q.bookingType ? { bookingType: q.bookingType } : {}),
       ...(q.workspaceId ? { workspaceId: q.workspaceId } : {}),
       ...(q.spaceId ? { spaceId: q.spaceId } : {}),
     };
-    const [items, total] = await em().findAndCount(BookingSchema, where, {
-      orderBy: { createdAt: 'desc', id: 'desc' },
-      limit: q.pageSize,
-      offset: (q.page - 1) * q.pageSize,
+    // Members' lists are keyed by their own id, so one member's list is never served to another.
+    const slot = slots.bookingList(staff ? { staff: true, workspaceId: q.workspaceId } : { userId: user.id }, q);
+    const cached = await deps.cache.through(slot, async () => {
+      const [items, total] = await em().findAndCount(BookingSchema, where, {
+        orderBy: { createdAt: 'desc', id: 'desc' },
+        limit: q.pageSize,
+        offset: (q.page - 1) * q.pageSize,
+      });
+      return { items: items.map(bookingDto), total };
     });
-    return c.json({ items: items.map(bookingDto), page: q.page, pageSize: q.pageSize, total }, 200);
+    const { items, total } = cached!;
+    return c.json({ items, page: q.page, pageSize: q.pageSize, total }, 200);
   });
 
   app.openapi(getBooking, async (c) => {
-    const booking = await visibleBooking(c, c.req.valid('param').id);
-    const workspace = await em().findOneOrFail(WorkspaceSchema, booking.workspaceId);
-    return c.json(bookingDetailDto(booking, workspace.timezone, new Date()), 200);
+    const user = c.get('user');
+    const id = c.req.valid('param').id;
+    const cached = await deps.cache.through(slots.bookingDetail(id), async () => {
+      const fork = em();
+      const booking = await fork.findOne(BookingSchema, { id, deletedAt: null });
+      if (!booking) return null;
+      const workspace = await fork.findOneOrFail(WorkspaceSchema, booking.workspaceId);
+      return { booking: bookingDto(booking), timezone: workspace.timezone };
+    });
+    // The cached entry is shared; who may see it is decided per request.
+    if (!cached || (!isStaffRole(user.role) && cached.booking.userId !== user.id)) throw new DomainError('not_found', `Booking ${id} not found`);
+    return c.json(withUsageDays(cached.booking, cached.timezone, new Date()), 200);
   });
 
   app.openapi(updateBooking, async (c) => {

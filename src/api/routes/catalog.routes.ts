@@ -9,6 +9,7 @@ import { requireRole } from '../guards.js';
 import { validationHook } from '../validation.js';
 import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
+import { slots } from '../../cache/keys.js';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
@@ -105,19 +106,22 @@ export function catalogRoutes(deps: AppDeps) {
   app.openapi(availability, async (c) => {
     const space = await findSpace(c.req.valid('param').id);
     const { from, to } = c.req.valid('query');
-    const now = new Date();
-    const claims = await em().find(
-      ReservationSchema,
-      {
-        spaceId: space.id,
-        startsAt: { $lt: new Date(to) },
-        endsAt: { $gt: new Date(from) },
-        $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }],
-      },
-      { orderBy: { startsAt: 'asc' }, limit: 5000 },
-    );
-    const busy = claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind }));
-    return c.json({ spaceId: space.id, from: new Date(from).toISOString(), to: new Date(to).toISOString(), busy }, 200);
+    const window = { from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+    // Cached per space generation (bumped by every commit that changes the space's claims).
+    const busy = await deps.cache.through(slots.availability(space.id, window.from, window.to), async () => {
+      const claims = await em().find(
+        ReservationSchema,
+        {
+          spaceId: space.id,
+          startsAt: { $lt: new Date(to) },
+          endsAt: { $gt: new Date(from) },
+          $or: [{ expiresAt: null }, { expiresAt: { $gt: new Date() } }],
+        },
+        { orderBy: { startsAt: 'asc' }, limit: 5000 },
+      );
+      return claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind }));
+    });
+    return c.json({ spaceId: space.id, ...window, busy: busy ?? [] }, 200);
   });
 
   return app;

@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slots } from '../../src/cache/keys.js';
+import { executeCommand } from '../../src/commands/run-command.js';
+import { BookingSchema } from '../../src/db/entities/index.js';
+import { bookingDto } from '../../src/api/serializers.js';
+import { cacheErrors, cacheRequests, cacheStoresSkipped } from '../../src/metrics.js';
+import { act, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { makeUser, REDIS_URL, startStack, type Stack } from '../helpers/stack.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+
+let stack: Stack;
+let spaceId: string;
+let workspaceId: string;
+const member = makeUser('member');
+const staff = makeUser('staff');
+
+beforeAll(async () => {
+  stack = await startStack();
+  const seeded = await seedSpace(stack);
+  spaceId = seeded.space.id;
+  workspaceId = seeded.workspace.id;
+});
+afterAll(() => stack?.close());
+
+const counter = async (c: typeof cacheRequests | typeof cacheStoresSkipped | typeof cacheErrors, labels: Record<string, string>) =>
+  (await c.get()).values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k as never] === val)).reduce((n, v) => n + v.value, 0);
+
+const get = (path: string, as = member) => stack.request('GET', `/api/v1${path}`, { as });
+
+describe('read-through cache', () => {
+  it('serves repeated reads from Redis (hits counted)', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(10))).body.result.bookingId;
+    const hitsBefore = await counter(cacheRequests, { keyspace: 'booking', result: 'hit' });
+    const first = await get(`/booking/bookings/${id}`);
+    const second = await get(`/booking/bookings/${id}`);
+    expect(second.body).toEqual(first.body);
+    expect(await counter(cacheRequests, { keyspace: 'booking', result: 'hit' })).toBe(hitsBefore + 1);
+  });
+
+  it('once GET /jobs/:id says completed, detail and every list the booking is in show the new state', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(12))).body.result.bookingId;
+    const lists = [
+      ['/booking/bookings', member],
+      ['/booking/bookings?status=pending', member],
+      ['/booking/bookings?pageSize=100', staff],
+      [`/booking/bookings?workspaceId=${workspaceId}&pageSize=100`, staff],
+      [`/booking/bookings?spaceId=${spaceId}&pageSize=100`, staff],
+    ] as const;
+    // Warm every cache entry with the pending state.
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('pending');
+    for (const [path, as] of lists) expect((await get(path, as)).body.items.find((b: { id: string }) => b.id === id)?.status).toBe('pending');
+
+    const accepted = await stack.request('POST', `/api/v1/booking/bookings/${id}/confirm`, { as: staff });
+    expect(accepted.status).toBe(202);
+    expect((await waitForJob(stack, staff, accepted.body.jobId)).state).toBe('completed');
+
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('confirmed');
+    for (const [path, as] of lists) {
+      const items = (await get(path, as)).body.items as { id: string; status: string }[];
+      if (path.includes('status=pending')) expect(items.find((b) => b.id === id)).toBeUndefined();
+      else expect(items.find((b) => b.id === id)?.status).toBe('confirmed');
+    }
+  });
+
+  it('availability is fresh after a cancel frees the slot', async () => {
+    const window = hourlySlot(14);
+    const id = (await createBooking(stack, member, spaceId, window)).body.result.bookingId;
+    const q = `/spaces/${spaceId}/availability?from=${encodeURIComponent(window.startsAt)}&to=${encodeURIComponent(window.endsAt)}`;
+    expect((await get(q)).body.busy).toHaveLength(1);
+    expect((await get(q)).body.busy).toHaveLength(1);
+    expect((await act(stack, member, id, 'cancel', { reason: 'x' })).body.state).toBe('completed');
+    expect((await get(q)).body.busy).toEqual([]);
+  });
+
+  it('a forced race (slow DB read interleaved with a commit + eviction) leaves no stale entry', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(16))).body.result.bookingId;
+    const slot = slots.bookingDetail(id);
+    const skippedBefore = await counter(cacheStoresSkipped, { keyspace: 'booking' });
+    // The reader misses and reads the old row; then, before it stores, a staff confirm commits and evicts.
+    const stale = await stack.cache.through(slot, async () => {
+      const old = await stack.orm.em.fork().findOneOrFail(BookingSchema, id);
+      const outcome = await executeCommand(
+        stack.orm,
+        { id: `race-${id}`, name: 'booking.confirm', data: { actor: { id: staff.id, role: 'staff' }, requestedAt: new Date().toISOString(), bookingId: id } },
+        stack.hooks,
+      );
+      expect(outcome.outcome).toBe('completed');
+      return { booking: bookingDto(old), timezone: 'UTC' };
+    });
+    expect(stale?.booking.status).toBe('pending'); // the slow reader itself saw the old row…
+    expect(await counter(cacheStoresSkipped, { keyspace: 'booking' })).toBe(skippedBefore + 1);
+    // …but did not put it back: the next read goes to Postgres and sees the commit.
+    expect((await get(`/booking/bookings/${id}`, staff)).body.status).toBe('confirmed');
+    expect((await get(`/booking/bookings/${id}`, staff)).body.status).toBe('confirmed');
+  });
+
+  it('the same race on a list page: the slow store lands under an old generation nobody reads', async () => {
+    const other = makeUser('member');
+    const id = (await createBooking(stack, other, spaceId, hourlySlot(18))).body.result.bookingId;
+    const query = { page: 1, pageSize: 10 };
+    const slot = slots.bookingList({ userId: other.id }, query);
+    await stack.cache.through(slot, async () => {
+      const rows = await stack.orm.em.fork().find(BookingSchema, { userId: other.id });
+      await executeCommand(
+        stack.orm,
+        { id: `race-list-${id}`, name: 'booking.cancel', data: { actor: { id: other.id, role: 'member' }, requestedAt: new Date().toISOString(), bookingId: id, reason: 'r' } },
+        stack.hooks,
+      );
+      return { items: rows.map(bookingDto), total: rows.length };
+    });
+    const list = await get('/booking/bookings?page=1&pageSize=10', other);
+    expect(list.body.items.map((b: { status: string }) => b.status)).toEqual(['cancelled']);
+  });
+
+  it('one user’s cached list is never served to another user', async () => {
+    const a = makeUser('member');
+    const b = makeUser('member');
+    await createBooking(stack, a, spaceId, hourlySlot(20));
+    expect((await get('/booking/bookings', a)).body.total).toBe(1);
+    expect((await get('/booking/bookings', a)).body.total).toBe(1); // cached now
+    const forB = await get('/booking/bookings', b);
+    expect(forB.body).toMatchObject({ total: 0, items: [] });
+  });
+
+  it('a cached detail is still only shown to its owner and staff', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(22))).body.result.bookingId;
+    expect((await get(`/booking/bookings/${id}`)).status).toBe(200); // cached
+    const intruder = await get(`/booking/bookings/${id}`, makeUser('member'));
+    expect(intruder.status).toBe(404);
+    expect(JSON.stringify(intruder.body)).not.toContain(member.id);
+    expect((await get(`/booking/bookings/${id}`, staff)).status).toBe(200);
+  });
+});
+
+describe('cache down', () => {
+  it('reads answer from Postgres and the errors are counted', async () => {
+    const redis = new URL(REDIS_URL);
+    const proxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
+    const viaProxy = new URL(REDIS_URL);
+    viaProxy.port = String(proxy.port);
+    const s = await startStack({ env: { CACHE_REDIS_URL: viaProxy.toString() } });
+    try {
+      const seeded = await seedSpace(s);
+      const id = (await createBooking(s, member, seeded.space.id, hourlySlot(10))).body.result.bookingId;
+      expect((await s.request('GET', `/api/v1/booking/bookings/${id}`, { as: member })).status).toBe(200);
+      proxy.down();
+      const errorsBefore = await counter(cacheRequests, { result: 'error' });
+      const detail = await s.request('GET', `/api/v1/booking/bookings/${id}`, { as: member });
+      expect(detail.status).toBe(200);
+      expect(detail.body).toMatchObject({ id, status: 'pending' });
+      const list = await s.request('GET', '/api/v1/booking/bookings', { as: member });
+      expect(list.status).toBe(200);
+      expect(list.body.items.map((b: { id: string }) => b.id)).toContain(id);
+      expect(await counter(cacheRequests, { result: 'error' })).toBeGreaterThanOrEqual(errorsBefore + 2);
+    } finally {
+      proxy.up();
+      await s.close();
+      await proxy.close();
+    }
+  });
+});
