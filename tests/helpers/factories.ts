@@ -39,9 +39,13 @@ export function hourlySlot(hoursAhead: number, hours = 1) {
   return { startsAt: new Date(start).toISOString(), endsAt: new Date(start + hours * HOUR).toISOString() };
 }
 
-/** A window starting at the next quarter hour (check-in is already open). */
-export function startingSoon(hours = 1) {
-  const start = Math.ceil((Date.now() + 60_000) / QUARTER) * QUARTER;
+/**
+ * A window starting at the next quarter hour, at most 15 minutes away, so check-in is already open. Right before
+ * a boundary it first waits the boundary out, so the start cannot slip into the past before the API sees it.
+ */
+export async function startingSoon(hours = 1) {
+  if (Math.ceil(Date.now() / QUARTER) * QUARTER - Date.now() < 3000) await new Promise((r) => setTimeout(r, 3500));
+  const start = Math.ceil(Date.now() / QUARTER) * QUARTER;
   return { startsAt: new Date(start).toISOString(), endsAt: new Date(start + hours * HOUR).toISOString() };
 }
 

@@ -66,7 +66,7 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
   });
 
   it('runs pending → confirmed → active → completed with timestamps, audit rows and events', async () => {
-    const created = await createBooking(stack, member, spaceId, startingSoon(1));
+    const created = await createBooking(stack, member, spaceId, await startingSoon(1));
     expect(created.status).toBe(200);
     expect(created.body.state).toBe('completed');
     const id = created.body.result.bookingId;
@@ -93,7 +93,7 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
   it('staff complete an active booking', async () => {
     // A space of its own: the previous test's completed booking still holds this hour on the first one.
     const { space } = await seedSpace(stack);
-    const id = (await createBooking(stack, member, space.id, startingSoon(1))).body.result.bookingId;
+    const id = (await createBooking(stack, member, space.id, await startingSoon(1))).body.result.bookingId;
     await act(stack, staff, id, 'confirm');
     await act(stack, staff, id, 'check-in');
     const done = await act(stack, staff, id, 'complete');

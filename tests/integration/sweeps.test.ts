@@ -19,7 +19,7 @@ const booking = (id: string) => em().findOneOrFail(BookingSchema, id);
 describe('scheduler sweeps (clock injected, no real waiting)', () => {
   it('auto-completes active and confirmed bookings past their end (confirmed ones as no-shows) and expires pending ones', async () => {
     const { space } = await seedSpace(stack);
-    const soon = startingSoon(1);
+    const soon = await startingSoon(1);
     const active = (await createBooking(stack, member, space.id, soon)).body.result.bookingId;
     await act(stack, staff, active, 'confirm');
     expect((await act(stack, member, active, 'check-in')).body.result.status).toBe('active');
