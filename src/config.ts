@@ -38,11 +38,27 @@ const EnvSchema = z
     JOB_KEEP_FAILED_SECONDS: z.coerce.number().int().min(0).default(7 * 24 * 3600),
     JOB_KEEP_FAILED_COUNT: z.coerce.number().int().min(0).default(50_000),
     CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
+    CACHE_ENABLED: bool.default(true),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
     PREFER_WAIT_MAX_SECONDS: z.coerce.number().int().min(0).max(30).default(30),
     READY_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // follow-ups: outbox relay and pruning, email, webhooks
+    OUTBOX_RELAY_EVERY_MS: z.coerce.number().int().min(100).default(5000),
+    OUTBOX_RELAY_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+    OUTBOX_RELAY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+    OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+    OUTBOX_PRUNE_EVERY_MS: z.coerce.number().int().min(1000).default(3_600_000),
+    NOTIFICATION_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    NOTIFICATION_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+    SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+    EMAIL_FROM: z.string().min(3).default('Coworking <no-reply@coworking.local>'),
+    EMAIL_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
+    EMAIL_BACKOFF_MS: z.coerce.number().int().min(1).default(5000),
+    WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+    WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).default(2000),
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -78,7 +94,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     // Development-only fallbacks; production is refused above without real values.
     auth: { jwtSecret: env.JWT_SECRET ?? 'dev-only-secret-change-me-0123456789' },
     bullBoard: { user: env.BULL_BOARD_USER, password: env.BULL_BOARD_PASSWORD ?? 'admin', readOnly: env.BULL_BOARD_READ_ONLY },
-    cache: { ttlSeconds: env.CACHE_TTL_SECONDS },
+    cache: { ttlSeconds: env.CACHE_TTL_SECONDS, enabled: env.CACHE_ENABLED },
+    followUps: {
+      relayEveryMs: env.OUTBOX_RELAY_EVERY_MS,
+      relayGraceMs: env.OUTBOX_RELAY_GRACE_MS,
+      relayBatch: env.OUTBOX_RELAY_BATCH,
+      retentionSeconds: env.OUTBOX_RETENTION_SECONDS,
+      pruneEveryMs: env.OUTBOX_PRUNE_EVERY_MS,
+      // The event job itself (notification row + fan-out): retried on transient faults only.
+      event: { attempts: env.NOTIFICATION_ATTEMPTS, backoffMs: env.NOTIFICATION_BACKOFF_MS },
+      email: { smtpUrl: env.SMTP_URL, from: env.EMAIL_FROM, attempts: env.EMAIL_ATTEMPTS, backoffMs: env.EMAIL_BACKOFF_MS },
+      webhook: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS, timeoutMs: env.WEBHOOK_TIMEOUT_MS },
+    },
     readyTimeoutMs: env.READY_TIMEOUT_MS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,

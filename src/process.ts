@@ -53,7 +53,7 @@ function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   queueEvents.on('error', (err) => logger.warn({ err }, 'queue events error'));
   // Its own connection with a short timeout: a slow or dead cache degrades reads to Postgres instead of stalling them.
   const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
-  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds);
+  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>
     logger.info({ port: info.port }, `API listening on http://${config.http.host}:${info.port} (docs at /docs)`),

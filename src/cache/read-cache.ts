@@ -48,6 +48,8 @@ export class ReadCache {
     redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
+    /** false: reads go straight to Postgres (CACHE_ENABLED=false); eviction still runs, so turning it on is safe. */
+    private readonly enabled = true,
   ) {
     redis.defineCommand('cacheLookup', { numberOfKeys: 2, lua: LOOKUP });
     redis.defineCommand('cacheStore', { numberOfKeys: 2, lua: STORE });
@@ -57,6 +59,7 @@ export class ReadCache {
 
   /** The cached value of `slot`, or `load()`'s result (stored if it is not null and the generation held). */
   async through<T>(slot: CacheSlot, load: () => Promise<T | null>): Promise<T | null> {
+    if (!this.enabled) return load();
     const genKey = this.prefix + slot.genKey;
     const valueKey = this.prefix + slot.valueKey;
     const versioned = slot.versioned ? '1' : '0';

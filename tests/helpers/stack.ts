@@ -110,7 +110,7 @@ export async function startStack(
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
   const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
-  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds);
+  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
 
   async function request(method: string, path: string, r: RequestOpts = {}): Promise<TestResponse> {

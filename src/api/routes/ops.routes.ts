@@ -1,14 +1,16 @@
 import { Hono } from 'hono';
 import { migrationsPending } from '../../db/orm.js';
+import { metricsRegistry } from '../../metrics.js';
 import type { AppDeps } from '../context.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
 
-/** Liveness and readiness, outside /api/v1 and without auth (load balancers call them). */
+/** Liveness, readiness and metrics, outside /api/v1 and without auth (load balancers and Prometheus call them). */
 export function opsRoutes(deps: AppDeps) {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => c.body(await metricsRegistry.metrics(), 200, { 'content-type': metricsRegistry.contentType }));
   app.get('/readyz', async (c) => {
     const ms = deps.config.readyTimeoutMs;
     const check = async (f: () => Promise<unknown>) => {
