@@ -11,6 +11,7 @@ import {
   type BookingSnapshot,
   type BookingStatus,
 } from '../../src/domain/index.js';
+import { caught, d } from '../helpers/domain.js';
 
 const START = new Date('2026-05-04T09:00:00.000Z');
 const END = new Date('2026-05-04T17:00:00.000Z');
@@ -23,16 +24,6 @@ const AFTER = at(END, min(1));
 
 const booking = (status: BookingStatus): BookingSnapshot => ({ status, startsAt: START, endsAt: END });
 
-/** Runs fn and returns the DomainError it throws (failing the test if it does not). */
-function caught(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    return e as DomainError;
-  }
-  throw new Error('expected a DomainError to be thrown');
-}
 
 describe('decideTransition: allowed transitions', () => {
   it('confirm: pending → confirmed before the start', () => {

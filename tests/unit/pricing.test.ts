@@ -1,20 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { DomainError, billableUnits, quotePrice, taxOn, type Rates } from '../../src/domain/index.js';
+import { caught, d } from '../helpers/domain.js';
 
-const d = (iso: string) => new Date(iso);
 const BERLIN = 'Europe/Berlin';
 const NEW_YORK = 'America/New_York';
 const rates: Rates = { hourlyRate: 1250, dailyRate: 4999, monthlyRate: 150_000 };
 
-function caught(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    return e as DomainError;
-  }
-  throw new Error('expected a DomainError to be thrown');
-}
 
 describe('billableUnits: hourly (started hours of real time)', () => {
   it.each([

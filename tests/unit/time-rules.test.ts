@@ -13,21 +13,12 @@ import {
   type BookingType,
   type FieldIssue,
 } from '../../src/domain/index.js';
+import { caught, d } from '../helpers/domain.js';
 
-const d = (iso: string) => new Date(iso);
 const NOW = d('2026-01-01T00:00:00Z');
 const BERLIN = 'Europe/Berlin';
 const NEW_YORK = 'America/New_York';
 
-function caught(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DomainError);
-    return e as DomainError;
-  }
-  throw new Error('expected a DomainError to be thrown');
-}
 
 const check = (bookingType: BookingType, startsAt: string, endsAt: string, timezone = BERLIN, now = NOW) =>
   validateBookingWindow({ bookingType, startsAt: d(startsAt), endsAt: d(endsAt), timezone, now });
