@@ -42,7 +42,13 @@ const EnvSchema = z
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
     PREFER_WAIT_MAX_SECONDS: z.coerce.number().int().min(0).max(30).default(30),
     READY_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
+    // The worker's and the scheduler's own /healthz, /readyz and /metrics (0 = any free port); unset = none.
+    HEALTH_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
+    SWEEP_STALE_FACTOR: z.coerce.number().min(1).max(1000).default(3),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    // carts: how long an add-item holds its slot (fractions allowed: 0.5 = 30 s), and when an untouched cart is abandoned
+    CART_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
+    CART_IDLE_MINUTES: z.coerce.number().positive().max(30 * 24 * 60).default(60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // follow-ups: outbox relay and pruning, email, webhooks
     OUTBOX_RELAY_EVERY_MS: z.coerce.number().int().min(100).default(5000),
@@ -107,6 +113,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       webhook: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS, timeoutMs: env.WEBHOOK_TIMEOUT_MS },
     },
     readyTimeoutMs: env.READY_TIMEOUT_MS,
+    /** `port` undefined: the worker and scheduler serve no health endpoints. A sweep is stale after `sweepStaleFactor` × its interval without success. */
+    health: { port: env.HEALTH_PORT, sweepStaleFactor: env.SWEEP_STALE_FACTOR },
+    cart: { holdMinutes: env.CART_HOLD_MINUTES, idleMinutes: env.CART_IDLE_MINUTES },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,
   };

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import type { Queue } from 'bullmq';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The process's Prometheus registry and the counters other modules increment. `/metrics` renders this registry;
@@ -34,3 +35,106 @@ export const cacheErrors = new Counter({
   labelNames: ['op'] as const,
   registers: [metricsRegistry],
 });
+
+// ---- HTTP (src/api/middleware/observe.ts) ----
+
+export const httpRequests = new Counter({
+  name: 'http_requests_total',
+  help: 'HTTP requests by method, route pattern (never the raw URL) and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+export const httpRequestDuration = new Histogram({
+  name: 'http_request_duration_seconds',
+  help: 'HTTP request latency by method, route pattern and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [metricsRegistry],
+});
+
+// ---- jobs (src/jobs/instrument.ts) ----
+
+export const jobDuration = new Histogram({
+  name: 'job_duration_seconds',
+  help: 'Time a worker spent on one attempt of a job, by queue, job name and outcome',
+  labelNames: ['queue', 'name', 'outcome'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  registers: [metricsRegistry],
+});
+
+export const jobOutcomes = new Counter({
+  name: 'jobs_total',
+  help: 'Job attempts by queue, job name and outcome: completed, refused (domain refusal, not retried) or failed (thrown; retried while attempts remain)',
+  labelNames: ['queue', 'name', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+// ---- queue depth: read from Redis at scrape time ----
+
+const observedQueues = new Set<Queue>();
+
+/**
+ * Counts every observed queue's jobs per state when /metrics is scraped. The web process observes its producer
+ * queues; a queue being closed is dropped. A Redis error leaves that queue out of the scrape instead of failing it.
+ */
+export function observeQueueDepth(queues: Queue[]): void {
+  for (const q of queues) observedQueues.add(q);
+}
+
+export const queueScrapeErrors = new Counter({
+  name: 'queue_jobs_scrape_errors_total',
+  help: 'Scrapes that could not count a queue (Redis unreachable); queue_jobs then omits that queue',
+  labelNames: ['queue'] as const,
+  registers: [metricsRegistry],
+});
+
+export const queueJobs = new Gauge({
+  name: 'queue_jobs',
+  help: 'Jobs per queue and state (waiting, active, delayed, prioritized, waiting-children, paused, completed, failed), read at scrape time',
+  labelNames: ['queue', 'state'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    this.reset();
+    await Promise.all(
+      [...observedQueues].map(async (queue) => {
+        if (queue.closing) {
+          observedQueues.delete(queue);
+          return;
+        }
+        try {
+          const counts = await queue.getJobCounts();
+          for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
+        } catch {
+          queueScrapeErrors.inc({ queue: queue.name });
+        }
+      }),
+    );
+  },
+});
+
+// ---- maintenance sweeps (src/maintenance/last-success.ts) ----
+
+let sweepSource: (() => Promise<Record<string, Date>>) | undefined;
+
+export const sweepLastSuccess = new Gauge({
+  name: 'maintenance_sweep_last_success_timestamp_seconds',
+  help: 'Unix time of the last successful run of each maintenance sweep (set by the scheduler; read from Redis elsewhere)',
+  labelNames: ['sweep'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    // Processes other than the scheduler learn the times from Redis (see observeSweeps).
+    if (sweepSource) {
+      try {
+        for (const [sweep, at] of Object.entries(await sweepSource())) this.set({ sweep }, at.getTime() / 1000);
+      } catch {
+        /* Redis unreachable: keep the last values */
+      }
+    }
+  },
+});
+
+/** Lets /metrics of this process report the sweeps' last successes as recorded in Redis. */
+export function observeSweeps(read: () => Promise<Record<string, Date>>): void {
+  sweepSource = read;
+}

@@ -1,17 +1,20 @@
 import { serve } from '@hono/node-server';
 import { QueueEvents } from 'bullmq';
 import { createApp } from './api/app.js';
+import { startHealthServer } from './api/health-server.js';
 import { cachePrefix } from './cache/keys.js';
 import { ReadCache } from './cache/read-cache.js';
 import { loadConfig, type AppConfig } from './config.js';
 import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
+import { createNotificationWorker } from './jobs/notification.worker.js';
+import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { createLogger, type Logger } from './logger.js';
-import { createRedis } from './redis.js';
+import { checkEvictionPolicy, createRedis, whenConnecting } from './redis.js';
 
 export type ProcessRole = 'web' | 'worker' | 'scheduler';
 
@@ -31,12 +34,18 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
     const applied = await migrate(orm).finally(() => orm.close());
     logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
   }
+  await checkQueueRedis(config, logger);
   const orm = await createOrm(config.db.url, config.db.poolMax);
   const closers: Closer[] = [];
 
   if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));
   if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
   if (roles.includes('scheduler')) closers.push(...(await startScheduler(config, orm, logger)));
+  // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port), until the end.
+  if (config.health.port !== undefined && (roles.includes('worker') || roles.includes('scheduler'))) {
+    const health = await startHealthServer(config, orm, logger, { scheduler: roles.includes('scheduler') });
+    closers.push({ name: 'health-http', close: health.close });
+  }
   closers.push({ name: 'orm', close: () => orm.close() });
 
   installShutdown(closers, logger, config.shutdownTimeoutMs);
@@ -86,9 +95,15 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const followUps = followUpDeps(config, orm, logger);
   const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
+  const mailer = createEmailChannel(config, logger);
+  const notifications = createNotificationWorker({ orm, connection, config, logger, queues: followUps.deps.queues, mailer });
+  logger.info({ queue: QUEUE_NAMES.notifications, concurrency: config.queue.notificationConcurrency, email: mailer.transport }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
     { name: 'command-worker', close: () => worker.close() },
+    // After the command worker: its last commands may still publish events.
+    { name: 'notification-worker', close: () => notifications.close() },
+    { name: 'mailer', close: async () => mailer.close() },
     { name: 'worker-redis', close: () => connection.quit() },
     ...followUps.closers,
   ];
@@ -97,14 +112,26 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
 async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const connection = createRedis(config.redis.url, 'worker');
   const followUps = followUpDeps(config, orm, logger);
-  await registerSchedulers(followUps.deps.queues.maintenance);
-  const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
+  await registerSchedulers(followUps.deps.queues.maintenance, undefined, config.followUps);
+  const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps), queues: followUps.deps.queues });
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [
     { name: 'maintenance-worker', close: () => worker.close() },
     { name: 'scheduler-redis', close: () => connection.quit() },
     ...followUps.closers,
   ];
+}
+
+/** Warns loudly at start when the queue Redis may evict keys (src/redis.ts); never stops the start. */
+async function checkQueueRedis(config: AppConfig, logger: Logger): Promise<void> {
+  const redis = createRedis(config.redis.url, 'api');
+  try {
+    // A Redis that is down at start is not waited for (the check then reports it could not tell).
+    await Promise.race([whenConnecting(redis), new Promise((resolve) => setTimeout(resolve, config.readyTimeoutMs).unref())]);
+    await checkEvictionPolicy(redis, logger);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
 }
 
 function installShutdown(closers: Closer[], logger: Logger, timeoutMs: number): void {

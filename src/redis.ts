@@ -23,6 +23,14 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
   return client;
 }
 
+/**
+ * Resolves once a connection that is still making its first connect is ready. A fail-fast connection (role 'api')
+ * refuses commands until then; a probe made that early waits (bounded by its caller), a connection lost later does not.
+ */
+export async function whenConnecting(client: Redis): Promise<void> {
+  if (['wait', 'connecting', 'connect'].includes(client.status)) await new Promise((resolve) => client.once('ready', resolve));
+}
+
 export function isRedisUnavailable(e: unknown): boolean {
   const message = String((e as { message?: unknown })?.message ?? '');
   const name = String((e as { name?: unknown })?.name ?? '');
@@ -30,4 +38,41 @@ export function isRedisUnavailable(e: unknown): boolean {
     name === 'MaxRetriesPerRequestError' ||
     /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|Stream isn't writeable|Reached the max retries/i.test(message)
   );
+}
+
+export type EvictionPolicyCheck = { status: 'ok' | 'evicting' | 'unknown'; policy?: string; error?: string };
+
+/**
+ * BullMQ loses jobs silently if Redis evicts its keys, so the queue Redis must run `maxmemory-policy noeviction`.
+ * Checked at every process start: anything else is logged as a loud warning (the process still starts: a managed
+ * Redis may be misreported). A Redis that refuses CONFIG (disabled or renamed, as on some managed services) cannot
+ * be checked; that is logged too, and tolerated.
+ */
+export async function checkEvictionPolicy(
+  redis: { call(command: string, ...args: string[]): Promise<unknown> },
+  logger: { info(o: object, msg: string): void; warn(o: object, msg: string): void },
+): Promise<EvictionPolicyCheck> {
+  let reply: unknown;
+  try {
+    reply = await redis.call('CONFIG', 'GET', 'maxmemory-policy');
+  } catch (e) {
+    const error = (e as Error)?.message ?? String(e);
+    logger.warn({ error }, 'could not read the queue Redis maxmemory-policy (CONFIG refused?); make sure it is noeviction, or queued jobs can vanish');
+    return { status: 'unknown', error };
+  }
+  // RESP2 answers a flat [name, value] list; RESP3 a map.
+  const policy = Array.isArray(reply) ? String(reply[1] ?? '') : reply instanceof Map ? String(reply.get('maxmemory-policy') ?? '') : '';
+  if (!policy) {
+    logger.warn({ reply }, 'the queue Redis did not report its maxmemory-policy; make sure it is noeviction, or queued jobs can vanish');
+    return { status: 'unknown' };
+  }
+  if (policy !== 'noeviction') {
+    logger.warn(
+      { policy, expected: 'noeviction' },
+      `!!! the queue Redis runs maxmemory-policy=${policy}: under memory pressure it will EVICT BullMQ keys and jobs will be lost. Set maxmemory-policy noeviction (the cache may live elsewhere: CACHE_REDIS_URL) !!!`,
+    );
+    return { status: 'evicting', policy };
+  }
+  logger.info({ policy }, 'queue Redis maxmemory-policy is noeviction');
+  return { status: 'ok', policy };
 }

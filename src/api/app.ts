@@ -7,10 +7,16 @@ import { mountBullBoard } from './bull-board.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { errorResponse, toErrorResponse } from './errors.js';
 import { authMiddleware } from './middleware/auth.js';
+import { observeRequests } from './middleware/observe.js';
 import { bookingRoutes } from './routes/bookings.routes.js';
+import { cartRoutes } from './routes/cart.routes.js';
 import { catalogRoutes } from './routes/catalog.routes.js';
 import { jobRoutes } from './routes/jobs.routes.js';
+import { notificationRoutes } from './routes/notifications.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
+import { promoRoutes } from './routes/promo.routes.js';
+import { reviewRoutes } from './routes/reviews.routes.js';
+import { webhookRoutes } from './routes/webhooks.routes.js';
 import { validationHook } from './validation.js';
 
 export const API_PREFIX = '/api/v1';
@@ -29,8 +35,9 @@ export function createApp(deps: AppDeps) {
   });
   app.notFound((c) => errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
   app.use('*', requestId());
+  app.use('*', observeRequests(deps.logger));
 
-  app.route('/', opsRoutes(deps));
+  app.route('/', opsRoutes({ ...deps, queues: Object.values(deps.queues) }));
   mountBullBoard(app, deps);
 
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -44,7 +51,12 @@ export function createApp(deps: AppDeps) {
   api.use('*', authMiddleware({ orm: deps.orm, jwtSecret: deps.config.auth.jwtSecret }));
   api.route('/', catalogRoutes(deps));
   api.route('/', bookingRoutes(deps));
+  api.route('/', cartRoutes(deps));
+  api.route('/', reviewRoutes(deps));
+  api.route('/', promoRoutes(deps));
   api.route('/', jobRoutes(deps));
+  api.route('/', notificationRoutes(deps));
+  api.route('/', webhookRoutes(deps));
   app.route(API_PREFIX, api);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

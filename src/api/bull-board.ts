@@ -2,9 +2,12 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
+import { HTTPException } from 'hono/http-exception';
+import { DomainError } from '../domain/errors.js';
 import type { AppDeps } from './context.js';
+import { errorResponse } from './errors.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -17,7 +20,18 @@ export function mountBullBoard(app: Hono<any>, deps: AppDeps): void {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Coworking queues' } },
   });
-  const auth = basicAuth({ username: user, password, realm: 'bull-board' });
+  const basic = basicAuth({ username: user, password, realm: 'bull-board' });
+  // basicAuth refuses by throwing; app.onError would answer a bare 401 without the WWW-Authenticate challenge, and a
+  // browser only sends credentials when challenged. So the refusal is answered here: the error envelope + challenge.
+  const auth: MiddlewareHandler = async (c, next) => {
+    try {
+      return await basic(c, next);
+    } catch (e) {
+      if (!(e instanceof HTTPException) || e.status !== 401) throw e;
+      c.header('WWW-Authenticate', e.getResponse().headers.get('WWW-Authenticate') ?? 'Basic realm="bull-board"');
+      return errorResponse(c, new DomainError('unauthorized', 'Bull Board needs its credentials (HTTP basic auth)'));
+    }
+  };
   app.use(BULL_BOARD_PATH, auth);
   app.use(`${BULL_BOARD_PATH}/*`, auth);
   app.route(BULL_BOARD_PATH, serverAdapter.registerPlugin());

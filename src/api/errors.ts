@@ -22,6 +22,13 @@ const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 
   invalid_booking_time: 400,
   space_inactive: 409,
   invalid_payload: 400,
+  cart_empty: 409,
+  cart_workspace_mismatch: 409,
+  promo_invalid: 422,
+  promo_expired: 422,
+  promo_exhausted: 409,
+  payment_failed: 422,
+  already_reviewed: 409,
 };
 
 export const httpStatusOf = (code: ErrorCode) => STATUS[code];

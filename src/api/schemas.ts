@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { BOOKING_STATUSES } from '../domain/booking-state.js';
 import { ERROR_CODES } from '../domain/errors.js';
 import { BOOKING_TYPES } from '../domain/pricing.js';
+import { MAX_GUESTS } from '../domain/time-rules.js';
 import { SPACE_KINDS } from '../db/entities/index.js';
 
 /** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
@@ -93,6 +94,22 @@ export const Availability = z
 
 // ---- bookings ----
 const notes = z.string().max(2000).regex(NO_NUL, noNul).nullable();
+export const GuestInput = z
+  .strictObject({ name: Text(200), email: z.email().max(320).openapi({ example: 'grace@example.com' }) })
+  .openapi('GuestInput');
+/** Named guests: each counts toward capacity (attendees + guests ≤ capacity); one email at most once. */
+export const GuestsInput = z
+  .array(GuestInput)
+  .max(MAX_GUESTS)
+  .superRefine((guests, ctx) => {
+    const seen = new Set<string>();
+    guests.forEach((g, i) => {
+      const email = g.email.toLowerCase();
+      if (seen.has(email)) ctx.addIssue({ code: 'custom', path: [i, 'email'], message: 'listed twice' });
+      seen.add(email);
+    });
+  })
+  .openapi({ description: `At most ${MAX_GUESTS}; attendees + guests must not exceed the space's capacity` });
 export const CreateBookingInput = z
   .strictObject({
     spaceId: Uuid,
@@ -101,6 +118,7 @@ export const CreateBookingInput = z
     endsAt: IsoDateTime,
     attendees: z.number().int().min(1).max(1000).default(1),
     notes: notes.optional(),
+    guests: GuestsInput.optional(),
   })
   .openapi('CreateBookingInput');
 
@@ -152,7 +170,9 @@ export const Booking = z
     updatedAt: IsoDateTime,
   })
   .openapi('Booking');
+export const Guest = z.object({ id: Uuid, name: z.string(), email: z.string() }).openapi('Guest');
 export const BookingDetail = Booking.extend({
+  guests: z.array(Guest),
   totalDays: z.number().int(),
   daysUsed: z.number().int(),
   daysRemaining: z.number().int(),
@@ -175,7 +195,7 @@ export const JobStatus = z
 export type JobStatusBody = z.infer<typeof JobStatus>;
 
 export const CommandAccepted = z
-  .object({ jobId: z.string(), statusUrl: z.string(), bookingId: Uuid.optional() })
+  .object({ jobId: z.string(), statusUrl: z.string(), bookingId: Uuid.optional(), itemId: Uuid.optional(), reviewId: Uuid.optional() })
   .openapi('CommandAccepted');
 
 export const JobIdParam = z.object({

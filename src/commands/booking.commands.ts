@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   BookingSchema,
+  GuestSchema,
   ReservationSchema,
   SpaceSchema,
   WorkspaceSchema,
@@ -13,18 +14,20 @@ import { DomainError } from '../domain/errors.js';
 import { quotePrice } from '../domain/pricing.js';
 import { validateAttendees, validateBookingWindow } from '../domain/time-rules.js';
 import type { BookingEventType, CommandName, CommandPayload, CommandResult } from '../jobs/catalogue.js';
+import { clearExpiredHolds } from './claims.js';
 import type { CommandContext } from './context.js';
 
 export type CommandHandler<N extends CommandName> = (ctx: CommandContext, payload: CommandPayload<N>) => Promise<CommandResult>;
+export type BookingCommandName = Extract<CommandName, `booking.${string}`>;
 
-async function loadSpace(ctx: CommandContext, spaceId: string): Promise<{ space: Space; workspace: Workspace }> {
+export async function loadSpace(ctx: CommandContext, spaceId: string): Promise<{ space: Space; workspace: Workspace }> {
   const space = await ctx.em.findOne(SpaceSchema, spaceId);
   if (!space) throw new DomainError('not_found', `Space ${spaceId} not found`);
   const workspace = await ctx.em.findOneOrFail(WorkspaceSchema, space.workspaceId);
   return { space, workspace };
 }
 
-function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>, space: Space, workspace: Workspace) {
+export function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>, space: Space, workspace: Workspace, discountAmount = 0) {
   return quotePrice({
     bookingType: booking.bookingType,
     startsAt: booking.startsAt,
@@ -32,6 +35,7 @@ function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>, sp
     timezone: workspace.timezone,
     rates: space,
     taxRateBps: workspace.taxRateBps,
+    discountAmount,
   });
 }
 
@@ -47,7 +51,7 @@ const create: CommandHandler<'booking.create'> = async (ctx, p) => {
   const startsAt = new Date(p.startsAt);
   const endsAt = new Date(p.endsAt);
   validateBookingWindow({ bookingType: p.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
-  validateAttendees(p.attendees, space.capacity);
+  validateAttendees(p.attendees, space.capacity, p.guests.length);
   const quote = price({ bookingType: p.bookingType, startsAt, endsAt }, space, workspace);
 
   const booking = ctx.em.create(BookingSchema, {
@@ -67,7 +71,12 @@ const create: CommandHandler<'booking.create'> = async (ctx, p) => {
     totalPrice: quote.totalPrice,
     currency: workspace.currency,
   });
-  // The claim is what the EXCLUDE constraint guards: an overlapping one makes the flush fail (→ slot_unavailable).
+  p.guests.forEach((g, position) =>
+    ctx.em.create(GuestSchema, { id: randomUUID(), bookingId: booking.id, cartItemId: null, position, name: g.name, email: g.email }),
+  );
+  // An expired cart hold never blocks: it goes first. The claim is what the EXCLUDE constraint guards: an overlapping
+  // live one makes the flush fail (→ slot_unavailable).
+  await clearExpiredHolds(ctx, space.id, startsAt, endsAt);
   ctx.em.create(ReservationSchema, { id: randomUUID(), spaceId: space.id, kind: 'booking', bookingId: booking.id, startsAt, endsAt });
   ctx.audit(booking, 'create', null);
   await ctx.emit('BOOKING_CREATED', booking);
@@ -80,7 +89,7 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
   const { space, workspace } = await loadSpace(ctx, booking.spaceId);
   if (p.notes !== undefined) booking.notes = p.notes;
   if (p.attendees !== undefined) {
-    validateAttendees(p.attendees, space.capacity);
+    validateAttendees(p.attendees, space.capacity, await ctx.em.count(GuestSchema, { bookingId: booking.id }));
     booking.attendees = p.attendees;
   }
   if (p.startsAt !== undefined || p.endsAt !== undefined) {
@@ -96,7 +105,8 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
       taxAmount: quote.taxAmount,
       totalPrice: quote.totalPrice,
     });
-    // Moving the claim re-checks the EXCLUDE constraint against every other live claim.
+    // Moving the claim re-checks the EXCLUDE constraint against every other live claim (expired holds go first).
+    await clearExpiredHolds(ctx, space.id, startsAt, endsAt);
     await ctx.em.nativeUpdate(ReservationSchema, { bookingId: booking.id }, { startsAt, endsAt });
   }
   ctx.audit(booking, 'update', booking.status);
@@ -147,7 +157,7 @@ export async function applyTransition(
   if (event) await ctx.emit(event, booking, t.to === 'cancelled' ? { reason: booking.cancellationReason ?? '' } : {});
 }
 
-function transitionCommand<N extends CommandName>(
+function transitionCommand<N extends BookingCommandName>(
   action: BookingAction,
   opts: { staffOnly?: string; reason?: (p: CommandPayload<N>) => string } = {},
 ): CommandHandler<N> {
@@ -159,8 +169,8 @@ function transitionCommand<N extends CommandName>(
   };
 }
 
-/** Every booking command's handler. The Record type makes a command without a handler a compile error. */
-export const bookingCommandHandlers: { [N in CommandName]: CommandHandler<N> } = {
+/** Every booking command's handler (cart and review commands: ./cart.commands.ts, ./review.commands.ts; all: ./handlers.ts). */
+export const bookingCommandHandlers: { [N in BookingCommandName]: CommandHandler<N> } = {
   'booking.create': create,
   'booking.update': update,
   'booking.delete': remove,

@@ -3,7 +3,7 @@ import { ProcessedCommandSchema } from '../db/entities/index.js';
 import { pgCode, pgConstraint, SQLSTATE } from '../db/pg-errors.js';
 import { DomainError, isDomainError } from '../domain/errors.js';
 import { commandSchemas, isCommandName, type CommandResult, type JobError } from '../jobs/catalogue.js';
-import { bookingCommandHandlers } from './booking.commands.js';
+import { commandHandlers } from './handlers.js';
 import { CommandContext, type CommandEffects } from './context.js';
 
 export interface CommandJob {
@@ -32,6 +32,10 @@ export function toRefusal(e: unknown): DomainError | undefined {
       return new DomainError('slot_unavailable', 'The space is already booked or held for an overlapping time');
     case SQLSTATE.foreignKeyViolation:
       return new DomainError('not_found', 'A record this command refers to no longer exists');
+    case SQLSTATE.uniqueViolation:
+      // The database's word on "one review per booking", for two reviews racing past the handler's check.
+      if (pgConstraint(e) === 'booking_reviews_booking_id_unique') return new DomainError('already_reviewed', 'This booking has already been reviewed');
+      break;
   }
   return undefined;
 }
@@ -66,7 +70,7 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
     }));
   }
   const payload = parsed.data;
-  const handler = bookingCommandHandlers[job.name] as (ctx: CommandContext, p: typeof payload) => Promise<CommandResult>;
+  const handler = commandHandlers[job.name] as (ctx: CommandContext, p: typeof payload) => Promise<CommandResult>;
 
   try {
     const { result, effects } = await orm.em.fork().transactional(async (em) => {

@@ -20,6 +20,14 @@ export const ERROR_CODES = [
   'invalid_booking_time',
   'space_inactive',
   'invalid_payload',
+  // carts, checkout, promo codes, reviews
+  'cart_empty',
+  'cart_workspace_mismatch',
+  'promo_invalid',
+  'promo_expired',
+  'promo_exhausted',
+  'payment_failed',
+  'already_reviewed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

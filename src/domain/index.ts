@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './booking-state.js';
 export * from './pricing.js';
 export * from './time-rules.js';
+export * from './promo.js';

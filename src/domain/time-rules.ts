@@ -20,6 +20,8 @@ export const SLOT_MINUTES = 15;
 export const MAX_HOURLY_HOURS = 24;
 export const MAX_DAILY_DAYS = 31;
 export const MAX_MONTHS = 12;
+/** At most this many named guests on one booking or cart item. */
+export const MAX_GUESTS = 20;
 
 const MS_PER_MINUTE = 60_000;
 
@@ -111,9 +113,19 @@ export function validateBookingWindow(input: {
   }
 }
 
-/** Attendees must be a whole number from 1 up to the space's capacity. */
-export function validateAttendees(attendees: number, capacity: number): void {
-  if (Number.isInteger(attendees) && attendees >= 1 && attendees <= capacity) return;
+/**
+ * Headcount against capacity. `attendees` counts the member's own party (the member included, so at least 1);
+ * `guests` are the named visitors listed on the booking, each one more person in the room. The rule:
+ * attendees ≥ 1 and attendees + guests ≤ the space's capacity. A refusal names `guests` when the guests are what
+ * tips it over, else `attendees`.
+ */
+export function validateAttendees(attendees: number, capacity: number, guests = 0): void {
+  const whole = Number.isInteger(attendees) && attendees >= 1;
+  if (whole && attendees + guests <= capacity) return;
+  if (whole && attendees <= capacity && guests > 0) {
+    const message = `${attendees} attendees and ${guests} guests exceed the space's capacity of ${capacity}`;
+    throw new DomainError('capacity_exceeded', message, [{ path: 'guests', message }]);
+  }
   const message = Number.isInteger(attendees) && attendees > capacity
     ? `${attendees} attendees exceed the space's capacity of ${capacity}`
     : `attendees must be a whole number between 1 and the space's capacity (${capacity})`;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ROLES } from '../db/entities/user.entity.js';
 import { BOOKING_TYPES } from '../domain/pricing.js';
+import { MAX_GUESTS } from '../domain/time-rules.js';
+import { PAYMENT_METHODS } from '../payments/payment-provider.js';
 
 /**
  * The one catalogue of queues, job names and payloads. Producers and handlers are typed from these schemas;
@@ -9,6 +11,8 @@ import { BOOKING_TYPES } from '../domain/pricing.js';
 export const QUEUE_NAMES = {
   commands: 'booking-commands',
   notifications: 'notifications',
+  /** Notification jobs that failed for good (after their last attempt). Never processed: inspected in Bull Board. */
+  deadLetter: 'notifications-dead-letter',
   maintenance: 'maintenance',
 } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -27,16 +31,24 @@ const envelope = {
 };
 const onBooking = { ...envelope, bookingId: z.uuid() };
 
+/** A named guest of a booking or cart item; guests count toward the space's capacity. */
+export const GuestInputSchema = z.object({ name: z.string().min(1).max(200), email: z.email().max(320) });
+export type GuestInput = z.infer<typeof GuestInputSchema>;
+const guests = z.array(GuestInputSchema).max(MAX_GUESTS).default([]);
+
+/** What a booking request and a cart item have in common. */
+const slotRequest = {
+  spaceId: z.uuid(),
+  bookingType: z.enum(BOOKING_TYPES),
+  startsAt: isoDate,
+  endsAt: isoDate,
+  attendees: z.number().int().min(1),
+  notes: z.string().nullable(),
+  guests,
+};
+
 export const commandSchemas = {
-  'booking.create': z.object({
-    ...onBooking,
-    spaceId: z.uuid(),
-    bookingType: z.enum(BOOKING_TYPES),
-    startsAt: isoDate,
-    endsAt: isoDate,
-    attendees: z.number().int().min(1),
-    notes: z.string().nullable(),
-  }),
+  'booking.create': z.object({ ...onBooking, ...slotRequest }),
   'booking.update': z.object({
     ...onBooking,
     notes: z.string().nullable().optional(),
@@ -50,6 +62,23 @@ export const commandSchemas = {
   'booking.check-in': z.object(onBooking),
   'booking.check-out': z.object(onBooking),
   'booking.complete': z.object(onBooking),
+  // Carts act on the actor's own active cart. `holdMinutes` is the API's CART_HOLD_MINUTES (a setting, not a time,
+  // so an Idempotency-Key replay has the same body); the hold runs from `requestedAt`.
+  'cart.add-item': z.object({ ...envelope, itemId: z.uuid(), ...slotRequest, holdMinutes: z.number().positive() }),
+  'cart.remove-item': z.object({ ...envelope, itemId: z.uuid() }),
+  'cart.clear': z.object(envelope),
+  'cart.checkout': z.object({
+    ...envelope,
+    paymentMethod: z.enum(PAYMENT_METHODS),
+    promoCode: z.string().min(1).max(64).nullable(),
+  }),
+  'review.create': z.object({
+    ...envelope,
+    reviewId: z.uuid(),
+    bookingId: z.uuid(),
+    rating: z.number().int().min(1).max(5),
+    comment: z.string().nullable(),
+  }),
 } as const;
 
 export type CommandName = keyof typeof commandSchemas;
@@ -61,8 +90,8 @@ export const isCommandName = (name: string): name is CommandName => Object.hasOw
 export const JobErrorSchema = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
-/** What a completed booking command returns (and the inbox stores). */
-export const CommandResultSchema = z.object({ bookingId: z.uuid(), status: z.string() }).catchall(z.unknown());
+/** What a completed command returns (and the inbox stores): the affected ids and a status. */
+export const CommandResultSchema = z.object({ bookingId: z.uuid().optional(), status: z.string() }).catchall(z.unknown());
 export type CommandResult = z.infer<typeof CommandResultSchema>;
 
 // ---- events (outbox rows → notifications queue) ----
@@ -93,3 +122,72 @@ export const BookingEventPayloadSchema = z.object({
   reason: z.string().optional(),
 });
 export type BookingEventPayload = z.infer<typeof BookingEventPayloadSchema>;
+
+/** One schema per event: a cancellation always says why. */
+export const bookingEventSchemas = {
+  BOOKING_CREATED: BookingEventPayloadSchema,
+  BOOKING_CONFIRMED: BookingEventPayloadSchema,
+  BOOKING_CANCELLED: BookingEventPayloadSchema.extend({ reason: z.string() }),
+  BOOKING_CHECKED_IN: BookingEventPayloadSchema,
+  BOOKING_CHECKED_OUT: BookingEventPayloadSchema,
+  BOOKING_COMPLETED: BookingEventPayloadSchema,
+} as const satisfies Record<BookingEventType, z.ZodType<BookingEventPayload>>;
+export const isBookingEventType = (name: string): name is BookingEventType => Object.hasOwn(bookingEventSchemas, name);
+
+// ---- notification jobs (queue "notifications") ----
+// An outbox row is published as a job named after its event type; its handler writes the in-app notification and
+// fans out one email job and one webhook job per matching endpoint. Payloads carry ids and the event, never secrets
+// (a webhook's secret is loaded by endpoint id when it is signed).
+
+const eventJob = <S extends z.ZodType<BookingEventPayload>>(payload: S) => z.object({ outboxId: z.uuid(), payload });
+const eventTypeSchema = z.enum(BOOKING_EVENT_TYPES);
+
+export const notificationJobSchemas = {
+  BOOKING_CREATED: eventJob(bookingEventSchemas.BOOKING_CREATED),
+  BOOKING_CONFIRMED: eventJob(bookingEventSchemas.BOOKING_CONFIRMED),
+  BOOKING_CANCELLED: eventJob(bookingEventSchemas.BOOKING_CANCELLED),
+  BOOKING_CHECKED_IN: eventJob(bookingEventSchemas.BOOKING_CHECKED_IN),
+  BOOKING_CHECKED_OUT: eventJob(bookingEventSchemas.BOOKING_CHECKED_OUT),
+  BOOKING_COMPLETED: eventJob(bookingEventSchemas.BOOKING_COMPLETED),
+  'email.send': z.object({
+    outboxId: z.uuid(),
+    eventType: eventTypeSchema,
+    userId: z.uuid(),
+    to: z.string().min(3),
+    payload: BookingEventPayloadSchema,
+  }),
+  'webhook.deliver': z.object({
+    outboxId: z.uuid(),
+    eventType: eventTypeSchema,
+    endpointId: z.uuid(),
+    payload: BookingEventPayloadSchema,
+  }),
+} as const satisfies Record<BookingEventType, z.ZodType> & Record<string, z.ZodType>;
+
+export type NotificationJobName = keyof typeof notificationJobSchemas;
+export type NotificationJobData<N extends NotificationJobName> = z.infer<(typeof notificationJobSchemas)[N]>;
+export type BookingEventJobData = NotificationJobData<BookingEventType>;
+export const isNotificationJobName = (name: string): name is NotificationJobName => Object.hasOwn(notificationJobSchemas, name);
+
+/**
+ * Deterministic job ids (BullMQ refuses a second job with a live id; ids must not contain ':'). A replayed event adds
+ * nothing twice; a job already trimmed from Redis is added again and its handler finds its effect recorded.
+ */
+export const notificationJobId = {
+  event: (outboxId: string) => `outbox-${outboxId}`,
+  email: (outboxId: string, userId: string) => `email-${outboxId}-${userId}`,
+  webhook: (outboxId: string, endpointId: string) => `webhook-${outboxId}-${endpointId}`,
+  deadLetter: (jobId: string) => `dead-${jobId}`,
+};
+
+/** What lands on the dead-letter queue: the failed job as it was, and why. */
+export const DeadLetterSchema = z.object({
+  queue: z.string(),
+  jobId: z.string(),
+  name: z.string(),
+  data: z.unknown(),
+  failedReason: z.string(),
+  attemptsMade: z.number().int(),
+  failedAt: isoDate,
+});
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;

@@ -5,6 +5,7 @@ import type { Orm } from '../db/orm.js';
 import { executeCommand, recordExhausted, type CommandHooks } from '../commands/run-command.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
+import { instrumented } from './instrument.js';
 
 export interface CommandWorkerDeps {
   orm: Orm;
@@ -27,13 +28,13 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     const outcome = await executeCommand(deps.orm, { id: job.id!, name: job.name, data: job.data }, deps.hooks);
     const ms = Math.round(performance.now() - started);
     if (outcome.outcome === 'failed') {
-      log.info({ jobId: job.id, job: job.name, code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
+      log.info({ jobId: job.id, jobName: job.name, code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
       throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
     }
-    log.debug({ jobId: job.id, job: job.name, ms, replayed: outcome.replayed }, 'command completed');
+    log.debug({ jobId: job.id, jobName: job.name, ms, replayed: outcome.replayed }, 'command completed');
     return outcome.result;
   };
-  const worker = new Worker(QUEUE_NAMES.commands, processor, {
+  const worker = new Worker(QUEUE_NAMES.commands, instrumented(QUEUE_NAMES.commands, processor), {
     connection: deps.connection,
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.commandConcurrency,
@@ -45,7 +46,7 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   worker.on('failed', (job, err) => {
     if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1);
-    log[final ? 'error' : 'warn']({ jobId: job.id, job: job.name, attemptsMade: job.attemptsMade, err }, final ? 'command failed for good' : 'command will be retried');
+    log[final ? 'error' : 'warn']({ jobId: job.id, jobName: job.name, attemptsMade: job.attemptsMade, err }, final ? 'command failed for good' : 'command will be retried');
     if (final)
       recordExhausted(deps.orm, { id: job.id!, name: job.name, data: job.data }).catch((e: unknown) =>
         log.error({ err: e, jobId: job.id }, 'could not record the failed command in the inbox'),

@@ -3,29 +3,86 @@ import type { Redis } from 'ioredis';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
+import { pruneOutbox, relayOutbox } from '../follow-ups/outbox.js';
 import type { Logger } from '../logger.js';
+import { CART_SWEEP_NAMES, isCartSweepName, runCartSweep } from '../maintenance/cart-sweeps.js';
+import { recordLastSuccess } from '../maintenance/last-success.js';
 import { runSweep, SWEEPS, type SweepName } from '../maintenance/sweeps.js';
+import { sweepLastSuccess } from '../metrics.js';
 import { QUEUE_NAMES } from './catalogue.js';
+import { instrumented } from './instrument.js';
 
 export const SWEEP_EVERY_MS = 60_000;
 
-/** Registers the sweeps as BullMQ job schedulers; upsert makes this idempotent across restarts and deploys. */
-export async function registerSchedulers(maintenance: Queue, everyMs = SWEEP_EVERY_MS): Promise<void> {
+/** Outbox upkeep on the maintenance queue: the relay (every OUTBOX_RELAY_EVERY_MS) and pruning (OUTBOX_PRUNE_EVERY_MS). */
+export const OUTBOX_JOBS = ['outbox.relay', 'outbox.prune'] as const;
+export type OutboxJobName = (typeof OUTBOX_JOBS)[number];
+const isOutboxJob = (name: string): name is OutboxJobName => (OUTBOX_JOBS as readonly string[]).includes(name);
+
+/**
+ * Registers the sweeps and, given the follow-ups config, the outbox relay and pruning as BullMQ job schedulers;
+ * upsert makes this idempotent across restarts and deploys.
+ */
+export async function registerSchedulers(maintenance: Queue, everyMs = SWEEP_EVERY_MS, followUps?: AppConfig['followUps']): Promise<void> {
+  const opts = { removeOnComplete: 100, removeOnFail: 500 };
   for (const name of Object.keys(SWEEPS) as SweepName[]) {
-    await maintenance.upsertJobScheduler(name, { every: everyMs }, { name, opts: { removeOnComplete: 100, removeOnFail: 500 } });
+    await maintenance.upsertJobScheduler(name, { every: everyMs }, { name, opts });
   }
+  for (const name of CART_SWEEP_NAMES) await maintenance.upsertJobScheduler(name, { every: everyMs }, { name, opts });
+  if (!followUps) return;
+  const every: Record<OutboxJobName, number> = { 'outbox.relay': followUps.relayEveryMs, 'outbox.prune': followUps.pruneEveryMs };
+  for (const name of OUTBOX_JOBS) await maintenance.upsertJobScheduler(name, { every: every[name] }, { name, opts });
 }
 
-export function createMaintenanceWorker(deps: { orm: Orm; connection: Redis; config: AppConfig; logger: Logger; hooks?: CommandHooks }): Worker {
+export interface MaintenanceWorkerDeps {
+  orm: Orm;
+  connection: Redis;
+  config: AppConfig;
+  logger: Logger;
+  hooks?: CommandHooks;
+  /** The relay's producer; without it relay jobs fail (a scheduler process always passes it). */
+  queues?: { notifications: Queue };
+}
+
+async function runOutboxJob(deps: MaintenanceWorkerDeps, name: OutboxJobName): Promise<Record<string, number>> {
+  if (name === 'outbox.prune') return { pruned: await pruneOutbox(deps.orm, deps.config.followUps.retentionSeconds) };
+  if (!deps.queues) throw new Error('outbox.relay needs the notifications queue');
+  return { published: await relayOutbox({ orm: deps.orm, queues: deps.queues, config: deps.config }) };
+}
+
+export function createMaintenanceWorker(deps: MaintenanceWorkerDeps): Worker {
   const log = deps.logger.child({ queue: QUEUE_NAMES.maintenance });
+  /** Every maintenance job that succeeds records when (gauge here, hash in Redis for other processes). Never throws. */
+  const recordSuccess = async (name: string) => {
+    const at = new Date();
+    sweepLastSuccess.set({ sweep: name }, at.getTime() / 1000);
+    await recordLastSuccess(deps.connection, deps.config.queue.prefix, name, at).catch((err: unknown) =>
+      log.warn({ err, sweep: name }, 'could not record the sweep success in Redis'),
+    );
+  };
+  const processor = async (job: Job) => {
+    if (isOutboxJob(job.name)) {
+      const result = await runOutboxJob(deps, job.name);
+      if (Object.values(result).some(Boolean)) log.info({ job: job.name, ...result }, 'outbox upkeep');
+      return result;
+    }
+    if (isCartSweepName(job.name)) {
+      const swept = await runCartSweep(deps.orm, job.name, new Date(), deps.config, deps.hooks);
+      if (swept) log.info({ sweep: job.name, swept }, 'cart sweep');
+      return { swept };
+    }
+    if (!(job.name in SWEEPS)) throw new Error(`Unknown maintenance job ${job.name}`);
+    const moved = await runSweep(deps.orm, job.name as SweepName, new Date(), deps.hooks);
+    if (moved) log.info({ sweep: job.name, moved }, 'sweep moved bookings');
+    return { moved };
+  };
   const worker = new Worker(
     QUEUE_NAMES.maintenance,
-    async (job: Job) => {
-      if (!(job.name in SWEEPS)) throw new Error(`Unknown maintenance job ${job.name}`);
-      const moved = await runSweep(deps.orm, job.name as SweepName, new Date(), deps.hooks);
-      if (moved) log.info({ sweep: job.name, moved }, 'sweep moved bookings');
-      return { moved };
-    },
+    instrumented(QUEUE_NAMES.maintenance, async (job: Job) => {
+      const result = await processor(job);
+      await recordSuccess(job.name);
+      return result;
+    }),
     { connection: deps.connection, prefix: deps.config.queue.prefix, concurrency: 1 },
   );
   worker.on('error', (err) => log.error({ err }, 'maintenance worker error'));

@@ -29,6 +29,8 @@ export function createQueues(connection: Redis, q: AppConfig['queue'], onError: 
   return {
     commands: make(QUEUE_NAMES.commands),
     notifications: make(QUEUE_NAMES.notifications),
+    // Listed so Bull Board shows it; nothing consumes it (src/jobs/notification.worker.ts fills it).
+    deadLetter: make(QUEUE_NAMES.deadLetter),
     maintenance: make(QUEUE_NAMES.maintenance),
   };
 }

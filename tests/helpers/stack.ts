@@ -12,8 +12,10 @@ import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
 import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { createCommandWorker } from '../../src/jobs/command.worker.js';
+import { createNotificationWorker } from '../../src/jobs/notification.worker.js';
+import { createEmailChannel, type EmailChannel } from '../../src/follow-ups/email.js';
 import { closeQueues, createQueues, type Queues } from '../../src/jobs/queues.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { createRedis } from '../../src/redis.js';
 import { createTestDatabase } from './db.js';
 
@@ -48,6 +50,9 @@ export interface Stack {
   queues: Queues;
   redis: Redis;
   worker?: Worker;
+  /** The notifications worker and its email channel, with `startStack({ notifications: true })`. */
+  notificationWorker?: Worker;
+  mailer?: EmailChannel;
   /** Runs an HTTP request against the app in-process, as `user`. */
   request(method: string, path: string, opts?: RequestOpts): Promise<TestResponse>;
   close(): Promise<void>;
@@ -74,7 +79,15 @@ export interface TestResponse {
  * `close()` stops everything and drops the database and the Redis keys.
  */
 export async function startStack(
-  opts: { worker?: boolean; env?: Record<string, string>; pgPort?: number; redisPort?: number } = {},
+  opts: {
+    worker?: boolean;
+    env?: Record<string, string>;
+    pgPort?: number;
+    redisPort?: number;
+    logger?: Logger;
+    /** Also run the notifications worker (off by default); `mailer` replaces the env-chosen email channel. */
+    notifications?: boolean | { mailer?: EmailChannel };
+  } = {},
 ): Promise<Stack> {
   const db = await createTestDatabase();
   // Optional ports of a TCP proxy in front of Postgres / Redis (tests/helpers/tcp-proxy.ts), to play outages.
@@ -97,7 +110,8 @@ export async function startStack(
     DATABASE_POOL_MAX: '5',
     ...opts.env,
   });
-  const logger = createLogger(config, 'test');
+  // A test that reads the logs passes its own (createLogger with a destination stream).
+  const logger = opts.logger ?? createLogger(config, 'test');
   const orm = await createOrm(config.db.url, config.db.poolMax);
   const redis = createRedis(config.redis.url, 'api');
   const queues = createQueues(redis, config.queue);
@@ -109,6 +123,9 @@ export async function startStack(
   const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger });
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
+  const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
+  const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer }) : undefined;
+  await notificationWorker?.waitUntilReady();
   const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
   const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
@@ -134,6 +151,8 @@ export async function startStack(
 
   async function close() {
     await worker?.close();
+    await notificationWorker?.close();
+    mailer?.close();
     await queueEvents.close();
     await closeQueues(queues);
     // Remove every key this file created (SCAN is fine in tests; never on a request path).
@@ -151,5 +170,5 @@ export async function startStack(
     await db.drop();
   }
 
-  return { app, orm, hooks, cache, config, queues, redis, worker, request, close };
+  return { app, orm, hooks, cache, config, queues, redis, worker, notificationWorker, mailer, request, close };
 }

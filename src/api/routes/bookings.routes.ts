@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { BookingSchema, SpaceSchema, WorkspaceSchema, type Booking } from '../../db/entities/index.js';
+import { BookingSchema, GuestSchema, SpaceSchema, WorkspaceSchema, type Booking } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
 import { validateAttendees, validateBookingWindow } from '../../domain/time-rules.js';
 import type { CommandName } from '../../jobs/catalogue.js';
@@ -84,10 +84,10 @@ export function bookingRoutes(deps: AppDeps) {
     if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
     // Checked here for a 400 with field paths; the worker checks again against the committed state.
     validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone, now: new Date() });
-    validateAttendees(input.attendees, space.capacity);
+    validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
     const identity = commandIdentity(c);
     const bookingId = identity.newId;
-    return (await submitCommand(c, deps, 'booking.create', { ...input, notes: input.notes ?? null, bookingId }, identity, { bookingId })) as Submitted;
+    return (await submitCommand(c, deps, 'booking.create', { ...input, notes: input.notes ?? null, guests: input.guests ?? [], bookingId }, identity, { bookingId })) as Submitted;
   });
 
   app.openapi(listBookings, async (c) => {
@@ -124,18 +124,19 @@ export function bookingRoutes(deps: AppDeps) {
       const booking = await fork.findOne(BookingSchema, { id, deletedAt: null });
       if (!booking) return null;
       const workspace = await fork.findOneOrFail(WorkspaceSchema, booking.workspaceId);
-      return { booking: bookingDto(booking), timezone: workspace.timezone };
+      const guests = await fork.find(GuestSchema, { bookingId: id }, { orderBy: { position: 'asc' } });
+      return { booking: bookingDto(booking), guests: guests.map((g) => ({ id: g.id, name: g.name, email: g.email })), timezone: workspace.timezone };
     });
     // The cached entry is shared; who may see it is decided per request.
     if (!cached || (!isStaffRole(user.role) && cached.booking.userId !== user.id)) throw new DomainError('not_found', `Booking ${id} not found`);
-    return c.json(withUsageDays(cached.booking, cached.timezone, new Date()), 200);
+    return c.json({ ...withUsageDays(cached.booking, cached.timezone, new Date()), guests: cached.guests ?? [] }, 200);
   });
 
   app.openapi(updateBooking, async (c) => {
     const booking = await visibleBooking(c, c.req.valid('param').id);
     const input = c.req.valid('json');
     const { space, timezone } = await spaceAndZone(booking.spaceId);
-    if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity);
+    if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity, await em().count(GuestSchema, { bookingId: booking.id }));
     if (input.startsAt !== undefined || input.endsAt !== undefined) {
       const startsAt = new Date(input.startsAt ?? booking.startsAt);
       const endsAt = new Date(input.endsAt ?? booking.endsAt);

@@ -1,0 +1,225 @@
+/**
+ * Plumbing for the bench: child processes (the real web/worker entrypoints), their memory, autocannon runs.
+ */
+import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Peak (VmHWM) and current (VmRSS) resident set of a process, in MB; NaN when /proc is unavailable. */
+export function rssMb(pid: number): { peak: number; current: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
+    return { peak: kb('VmHWM') / 1024, current: kb('VmRSS') / 1024 };
+  } catch {
+    return { peak: NaN, current: NaN };
+  }
+}
+
+const live = new Set<Child>();
+
+/**
+ * Children write their output straight to a file (no pipe through this process, which is also the load
+ * generator). BENCH_CHILD_LOGS=<dir> keeps the files there; otherwise a temporary directory removed at the end.
+ */
+let logDir: string | undefined;
+function childLogDir(): string {
+  logDir ??= process.env.BENCH_CHILD_LOGS ?? mkdtempSync(join(tmpdir(), 'bench-logs-'));
+  return logDir;
+}
+
+export function removeChildLogs(): void {
+  if (logDir && !process.env.BENCH_CHILD_LOGS) rmSync(logDir, { recursive: true, force: true });
+  logDir = undefined;
+}
+
+/**
+ * A child Node process running a TypeScript entrypoint through tsx's loader in the same process
+ * (`node --import tsx file.ts`, so the pid is the process doing the work, not a tsx wrapper).
+ */
+export class Child {
+  readonly proc: ChildProcess;
+  readonly logFile: string;
+  private exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  constructor(
+    readonly name: string,
+    entry: string,
+    env: Record<string, string>,
+    nodeArgs: string[] = [],
+  ) {
+    this.logFile = join(childLogDir(), `${name}.log`);
+    const fd = openSync(this.logFile, 'w');
+    try {
+      this.proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+        cwd: ROOT,
+        env: { ...process.env, NODE_OPTIONS: '', ...env },
+        stdio: ['ignore', fd, fd],
+      });
+    } finally {
+      closeSync(fd);
+    }
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code) => {
+        this.exitCode = code;
+        live.delete(this);
+        resolve(code);
+      }),
+    );
+    live.add(this);
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  rss() {
+    return rssMb(this.pid);
+  }
+
+  /** The last `bytes` of the child's output. */
+  tail(bytes = 4000): string {
+    try {
+      const text = readFileSync(this.logFile, 'utf8');
+      return text.slice(-bytes);
+    } catch {
+      return '';
+    }
+  }
+
+  /** Throws with the child's last output when it died. */
+  assertAlive(): void {
+    if (!this.alive) throw new Error(`${this.name} exited (${this.exitCode}):\n${this.tail()}`);
+  }
+
+  async waitForLine(re: RegExp, timeoutMs = 30_000): Promise<void> {
+    await waitUntil(`${this.name}: ${re}`, () => {
+      this.assertAlive();
+      return re.test(this.tail(1 << 20));
+    }, timeoutMs, 50);
+  }
+
+  /** SIGTERM (graceful: a --cpu-prof child writes its profile), SIGKILL after the timeout. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (!this.alive) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.alive && this.proc.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The last lines of every child still running, for a failure report. */
+export function childTails(): string {
+  return [...live].map((c) => `--- ${c.name} (${c.logFile}) ---\n${c.tail(1500)}`).join('\n');
+}
+
+/** Stops every child still running (on the way out, also after a failure). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop(5_000)));
+}
+
+/** Kills without waiting: for a signal handler. */
+export function killAllChildrenNow(): void {
+  for (const c of live) if (c.alive) c.proc.kill('SIGKILL');
+}
+
+export async function waitForHttp(url: string, child: Child, timeoutMs = 30_000): Promise<void> {
+  await waitUntil(`${child.name} at ${url}`, async () => {
+    child.assertAlive();
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }, timeoutMs, 100);
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  bad: number;
+  errors: number;
+}
+
+/**
+ * One autocannon run. Throughput counts only the expected status (2xx) over the run's duration; latency
+ * percentiles are autocannon's (HdrHistogram, millisecond resolution).
+ */
+export async function load(opts: {
+  url: string;
+  connections: number;
+  durationS: number;
+  requests?: autocannon.Request[];
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}): Promise<LoadResult> {
+  const res = await autocannon({
+    url: opts.url,
+    connections: opts.connections,
+    duration: opts.durationS,
+    ...(opts.requests ? { requests: opts.requests } : {}),
+    ...(opts.method ? { method: opts.method } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.body ? { body: opts.body } : {}),
+  });
+  const ok = res['2xx'];
+  return {
+    rps: ok / res.duration,
+    p50: res.latency.p50,
+    p99: res.latency.p99,
+    ok,
+    bad: res.non2xx,
+    errors: res.errors,
+  };
+}
+
+/** `fn` once unmeasured (warm-up), then `runs` times. */
+export async function repeat<T>(runs: number, fn: (i: number) => Promise<T>, warmup?: () => Promise<unknown>): Promise<T[]> {
+  if (warmup) await warmup();
+  const out: T[] = [];
+  for (let i = 0; i < runs; i++) out.push(await fn(i));
+  return out;
+}
+
+export const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);

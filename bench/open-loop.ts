@@ -1,0 +1,158 @@
+/**
+ * A steady, open-loop load (requests go out on schedule whether or not earlier ones answered, so a slow
+ * answer cannot hide latency), with the completion of each command's job observed through QueueEvents.
+ * Every other request carries `Prefer: wait=5`: its round trip is measured from send to the last byte.
+ * Used for figure 3 (the service) and B5 (the bare pipeline) alike.
+ */
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { percentile } from './table.js';
+import { sleep, waitUntil } from './lib.js';
+
+export interface OpenLoopResult {
+  sent: number;
+  /** POST sent → job completed (QueueEvents 'completed' seen by this process), every request. */
+  completed: number[];
+  /** POST with `Prefer: wait=5` sent → 200 with state completed received. */
+  waitRoundTrip: number[];
+  failures: string[];
+  achievedRate: number;
+}
+
+export interface LatencySummary {
+  p50: number;
+  p99: number;
+  waitP50: number;
+  waitP99: number;
+  failures: number;
+}
+
+export function summarize(r: OpenLoopResult): LatencySummary {
+  return {
+    p50: percentile(r.completed, 50),
+    p99: percentile(r.completed, 99),
+    waitP50: percentile(r.waitRoundTrip, 50),
+    waitP99: percentile(r.waitRoundTrip, 99),
+    failures: r.failures.length,
+  };
+}
+
+interface Sent {
+  at: number;
+  wait: boolean;
+  jobId?: string;
+}
+
+/** A QueueEvents listener recording when each job of a queue completed or failed. */
+export class CompletionWatch {
+  readonly completedAt = new Map<string, number>();
+  readonly failed = new Map<string, string>();
+  private readonly events: QueueEvents;
+  private readonly connection: Redis;
+
+  constructor(queue: string, redisUrl: string, prefix: string) {
+    this.connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    this.events = new QueueEvents(queue, { connection: this.connection, prefix });
+    this.events.on('completed', ({ jobId }) => this.completedAt.set(jobId, performance.now()));
+    this.events.on('failed', ({ jobId, failedReason }) => this.failed.set(jobId, failedReason));
+  }
+
+  ready() {
+    return this.events.waitUntilReady();
+  }
+
+  async close() {
+    await this.events.close();
+    this.connection.disconnect();
+  }
+}
+
+export async function openLoop(opts: {
+  url: string;
+  rate: number;
+  durationMs: number;
+  watch: CompletionWatch;
+  /** Path and body for the i-th request; headers are added here. */
+  request: (i: number) => { path: string; body: string; headers: Record<string, string> };
+}): Promise<OpenLoopResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const base = new URL(opts.url);
+  const sent: Sent[] = [];
+  const failures: string[] = [];
+  const roundTrips: number[] = [];
+  const inflight = new Set<Promise<void>>();
+
+  const fire = (i: number) => {
+    const wait = i % 2 === 1;
+    const { path, body, headers } = opts.request(i);
+    const rec: Sent = { at: performance.now(), wait };
+    sent.push(rec);
+    const p = new Promise<void>((resolve) => {
+      const req = http.request(
+        {
+          host: base.hostname,
+          port: base.port,
+          path,
+          method: 'POST',
+          agent,
+          headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(wait ? { prefer: 'wait=5' } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const doneAt = performance.now();
+            const text = Buffer.concat(chunks).toString();
+            try {
+              const json = JSON.parse(text) as { jobId?: string; id?: string; state?: string };
+              rec.jobId = json.jobId ?? json.id;
+              if (wait) {
+                if (res.statusCode === 200 && json.state === 'completed') roundTrips.push(doneAt - rec.at);
+                else failures.push(`wait: ${res.statusCode} ${text.slice(0, 200)}`);
+              } else if (res.statusCode !== 202) failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
+            } catch {
+              failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
+            }
+            resolve();
+          });
+        },
+      );
+      req.on('error', (e) => {
+        failures.push(String(e));
+        resolve();
+      });
+      req.end(body);
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+  };
+
+  const start = performance.now();
+  let i = 0;
+  for (;;) {
+    const elapsed = performance.now() - start;
+    if (elapsed >= opts.durationMs) break;
+    const due = Math.floor((elapsed * opts.rate) / 1000) + 1;
+    while (i < due) fire(i++);
+    await sleep(1);
+  }
+  const achievedRate = (i * 1000) / (performance.now() - start);
+  await Promise.all(inflight);
+  const withJob = sent.filter((s) => s.jobId);
+  await waitUntil(
+    'every job of the steady load to finish',
+    () => withJob.every((s) => opts.watch.completedAt.has(s.jobId!) || opts.watch.failed.has(s.jobId!)),
+    20_000,
+  ).catch((e) => failures.push(String(e)));
+  agent.destroy();
+
+  const completed: number[] = [];
+  for (const s of withJob) {
+    const at = opts.watch.completedAt.get(s.jobId!);
+    if (at !== undefined) completed.push(at - s.at);
+    else if (opts.watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${opts.watch.failed.get(s.jobId!)}`);
+  }
+  return { sent: i, completed, waitRoundTrip: roundTrips, failures, achievedRate };
+}

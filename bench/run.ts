@@ -1,0 +1,353 @@
+/**
+ * `npm run bench` — every figure next to a baseline measured in the same run, as one markdown table.
+ *   --quick        a small version (under a minute) that CI may run to keep this script working
+ *   --workers=N    worker processes for figures 1 and 3 (default 1, at COMMAND_CONCURRENCY=10)
+ *   --profile[=dir] the web and worker processes run under `node --cpu-prof`; their hot spots follow the table
+ *                  (with =dir the .cpuprofile files are kept there)
+ * Each figure runs interleaved with its baseline (baseline run, figure run, baseline run, …) after a warm-up of
+ * both, so a noisy neighbour slows both sides of a ratio alike. The bench creates its own database and Redis
+ * prefix and removes both, and its child processes, even on failure. See README.md → Performance.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { rawEnqueue, rawHttp, rawQueue } from './baselines.js';
+import { CommandQueue, drainCommands, type CreatedBooking } from './commands.js';
+import { printProfile } from './cpuprofile.js';
+import { detailRead, httpEnqueue, listRead } from './http.js';
+import { Child, childTails, freePort, killAllChildrenNow, log, removeChildLogs, stopAllChildren, waitForHttp, type LoadResult } from './lib.js';
+import { CompletionWatch, openLoop, summarize, type LatencySummary, type OpenLoopResult } from './open-loop.js';
+import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
+import { fmt, ratio, renderTable, stat, type Row, type Stat } from './table.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profileArg = args.find((a) => a === '--profile' || a.startsWith('--profile='));
+const profile = profileArg !== undefined;
+/** `--profile=<dir>` keeps the .cpuprofile files there (open them in Chrome DevTools or with bench/cpuprofile.ts). */
+const keepProfiles = profileArg?.includes('=') ? profileArg.slice('--profile='.length) : undefined;
+const workerCount = Number(args.find((a) => a.startsWith('--workers='))?.split('=')[1] ?? 1);
+
+const P = quick
+  ? { runs: 3, commands: 150, warmCommands: 30, rawJobs: 1000, loadS: 0.5, warmS: 0.3, steadyMs: 500, warmSteadyMs: 250, workspaces: 2, spaces: 10, members: 50, readSet: 500 }
+  : { runs: 3, commands: 20_000, warmCommands: 2000, rawJobs: 20_000, loadS: 5, warmS: 2, steadyMs: 5000, warmSteadyMs: 1500, workspaces: 4, spaces: 25, members: 200, readSet: 2000 };
+const CONNECTIONS = 50;
+const STEADY_RATE = 200;
+const COMMAND_CONCURRENCY = 10;
+
+/** Does the service have a switch for its read cache? Then reads are measured with it on and off. */
+const CACHE_SWITCH = (await import('../src/config.js').then((m) => m.loadConfig({}) as { cache?: { enabled?: unknown } })).cache?.enabled !== undefined;
+
+function serviceEnv(env: BenchEnv, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'development',
+    DATABASE_URL: env.dbUrl,
+    REDIS_URL: env.redisUrl,
+    QUEUE_PREFIX: env.prefix,
+    JWT_SECRET: BENCH_JWT_SECRET,
+    COMMAND_CONCURRENCY: String(COMMAND_CONCURRENCY),
+    LOG_LEVEL: 'info',
+    SHUTDOWN_TIMEOUT_MS: '10000',
+    ...extra,
+  };
+}
+
+async function startApi(env: BenchEnv, name: string, extra: Record<string, string>, nodeArgs: string[]) {
+  const port = await freePort();
+  const child = new Child(name, 'src/web.ts', serviceEnv(env, { PORT: String(port), HOST: '127.0.0.1', ...extra }), nodeArgs);
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/healthz`, child);
+  return { child, base };
+}
+
+async function startWorker(env: BenchEnv, i: number, nodeArgs: string[]) {
+  const child = new Child(`worker-${i}`, 'workers/worker.ts', serviceEnv(env), nodeArgs);
+  await child.waitForLine(/worker started/);
+  return child;
+}
+
+/**
+ * Warm-up of every contender, then `runs` rounds in which each contender runs once, in order: results per name.
+ */
+async function interleaved<K extends string, T>(
+  contenders: Record<K, { run: () => Promise<T>; warm: () => Promise<unknown> }>,
+): Promise<Record<K, T[]>> {
+  const names = Object.keys(contenders) as K[];
+  const out = {} as Record<K, T[]>;
+  for (const n of names) {
+    await contenders[n].warm();
+    out[n] = [];
+  }
+  for (let r = 0; r < P.runs; r++) for (const n of names) out[n].push(await contenders[n].run());
+  return out;
+}
+
+type Lat = { rps: Stat; p50: Stat; p99: Stat };
+const lat = (runs: LoadResult[]): Lat => ({ rps: stat(runs.map((r) => r.rps)), p50: stat(runs.map((r) => r.p50)), p99: stat(runs.map((r) => r.p99)) });
+const check = (ok: boolean, target: string) => `${ok ? '✓' : '✗'} target ${target}`;
+
+function assertClean(what: string, runs: LoadResult[]) {
+  const bad = runs.reduce((s, r) => s + r.bad + r.errors, 0);
+  if (bad) throw new Error(`${what}: ${bad} non-2xx answers or errors`);
+}
+
+async function main() {
+  const started = new Date();
+  const load0 = os.loadavg()[0]!;
+  log(`${quick ? 'quick' : 'full'} run${profile ? ' (profiled)' : ''}: creating database and Redis prefix`);
+  const env = await createBenchEnv();
+  let exiting = false;
+  const onSignal = (sig: string) => {
+    if (exiting) return;
+    exiting = true;
+    log(`${sig}: stopping children and cleaning up`);
+    killAllChildrenNow();
+    removeChildLogs();
+    void env.cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+
+  const profileDir = keepProfiles ?? (profile ? mkdtempSync(join(os.tmpdir(), 'bench-prof-')) : undefined);
+  const profiled = new Map<string, string>(); // child name → its profile's directory
+  const profArgs = (name: string) => {
+    if (!profileDir) return [];
+    const dir = join(profileDir, name);
+    profiled.set(name, dir);
+    return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  };
+
+  try {
+    const versions = await serverVersions(env);
+    const cq = new CommandQueue(env);
+    await cq.queue.pause();
+
+    // Every process at once: the service's web (+ one with the cache off) and worker(s), and the bare baselines.
+    log('starting processes');
+    const basePort = await freePort();
+    const baseEnv = { REDIS_URL: env.redisUrl, DATABASE_URL: env.dbUrl, QUEUE_PREFIX: env.prefix, PORT: String(basePort), CONCURRENCY: String(COMMAND_CONCURRENCY) };
+    const baseline = async (role: string, ready: RegExp) => {
+      const c = new Child(`baseline-${role}`, 'bench/baseline-server.ts', { ...baseEnv, BENCH_ROLE: role });
+      await c.waitForLine(ready);
+      return c;
+    };
+    const [api, apiNoCache, workers, baseWeb, baseWorker] = await Promise.all([
+      startApi(env, 'web', {}, profArgs('web')),
+      CACHE_SWITCH && !profile ? startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, []) : undefined,
+      Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(env, i, profArgs(`worker-${i}`)))),
+      baseline('web', /baseline web listening/),
+      baseline('worker', /baseline worker started/),
+    ]);
+    const baseUrl = `http://127.0.0.1:${basePort}`;
+    const idle = { api: api.child.rss().current, worker: workers[0]!.rss().current };
+
+    log('seeding workspaces, spaces and members through the admin API');
+    const world = await seed(api.base, { workspaces: P.workspaces, spacesPerWorkspace: P.spaces, members: P.members });
+    const users = world.members;
+    const booked = new Slots(world.spaces, daysAhead(2)); // slots that get booked (figures 1 and 3)
+    const scratch = new Slots(world.spaces, daysAhead(400)); // payloads never booked (baselines, figure 2)
+    const created: CreatedBooking[] = [];
+
+    // ---- B1; B2 ↔ figure 1 (first of the figures: it makes the bookings the reads need) ----
+    log(`B1 raw queue: ${P.rawJobs} jobs`);
+    const b1runs: number[] = [];
+    await rawQueue(env, P.rawJobs / 4, false, { slots: scratch, users });
+    for (let r = 0; r < P.runs; r++) b1runs.push(await rawQueue(env, P.rawJobs, false, { slots: scratch, users }));
+    log(`B2 ↔ figure 1: ${P.rawJobs} jobs ↔ ${P.commands} create-booking commands, ${workerCount} worker process(es)`);
+    const drainTimeout = quick ? 30_000 : 180_000;
+    const f1raw = await interleaved({
+      b2: { run: () => rawQueue(env, P.rawJobs, true, { slots: scratch, users }), warm: () => rawQueue(env, P.rawJobs / 4, true, { slots: scratch, users }) },
+      f1: {
+        run: () => drainCommands(env, cq, P.commands, booked, users, created, drainTimeout),
+        warm: () => drainCommands(env, cq, P.warmCommands, booked, users, created, drainTimeout),
+      },
+    });
+    const [b1, b2, f1] = [stat(b1runs), stat(f1raw.b2), stat(f1raw.f1)];
+    const workerPeak = Math.max(...workers.map((w) => w.rss().peak));
+    log(`  B2 ${fmt(b2, 'jobs/s')} · figure 1 ${fmt(f1, 'commands/s')}`);
+
+    // ---- B4 ↔ figure 2 (the commands queue paused: B4 has no consumer either) ----
+    log('B4 ↔ figure 2: HTTP enqueue');
+    const scratchBody = () => JSON.stringify(createBody(scratch.next(), 0));
+    await cq.queue.pause();
+    const before202 = await cq.pending();
+    const f2raw = await interleaved({
+      b4: { run: () => rawEnqueue(env, baseUrl, CONNECTIONS, P.loadS, scratchBody), warm: () => rawEnqueue(env, baseUrl, CONNECTIONS, P.warmS, scratchBody) },
+      f2: { run: () => httpEnqueue(api.base, users, scratch, CONNECTIONS, P.loadS), warm: () => httpEnqueue(api.base, users, scratch, CONNECTIONS, P.warmS) },
+    });
+    assertClean('B4', f2raw.b4);
+    assertClean('figure 2', f2raw.f2);
+    // Nothing lost: every 202 is a job in the queue (warm-up requests were enqueued too, hence ≥).
+    const queued = (await cq.pending()) - before202;
+    const answered202 = f2raw.f2.reduce((s, r) => s + r.ok, 0);
+    if (queued < answered202) throw new Error(`figure 2: ${answered202} answered 202 but only ${queued} jobs are queued`);
+    const apiPeakF2 = api.child.rss().peak;
+    await cq.queue.obliterate({ force: true });
+    await cq.queue.resume();
+    const [b4, f2] = [lat(f2raw.b4), lat(f2raw.f2)];
+    log(`  B4 ${fmt(b4.rps, 'req/s')} · figure 2 ${fmt(f2.rps, 'req/s')}`);
+
+    // ---- B5 ↔ figure 3: latency at a steady load ----
+    log(`B5 ↔ figure 3: ${STEADY_RATE} commands/s`);
+    const b5watch = new CompletionWatch('bench-b5', env.redisUrl, env.prefix);
+    const f3watch = new CompletionWatch('booking-commands', env.redisUrl, env.prefix);
+    await Promise.all([b5watch.ready(), f3watch.ready()]);
+    const b5run = (ms: number) =>
+      openLoop({
+        url: baseUrl,
+        rate: STEADY_RATE,
+        durationMs: ms,
+        watch: b5watch,
+        request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
+      });
+    const f3run = (ms: number) =>
+      openLoop({
+        url: api.base,
+        rate: STEADY_RATE,
+        durationMs: ms,
+        watch: f3watch,
+        request: (i) => ({
+          path: '/api/v1/booking/bookings',
+          body: JSON.stringify(createBody(booked.next(), i)),
+          headers: { authorization: `Bearer ${users[i % users.length]!.token}`, 'idempotency-key': `bench-${env.id}-${Date.now()}-${i}` },
+        }),
+      });
+    const f3raw = await interleaved<'b5' | 'f3', OpenLoopResult>({
+      b5: { run: () => b5run(P.steadyMs), warm: () => b5run(P.warmSteadyMs) },
+      f3: { run: () => f3run(P.steadyMs), warm: () => f3run(P.warmSteadyMs) },
+    });
+    await Promise.all([b5watch.close(), f3watch.close()]);
+    for (const [what, runs] of [['B5', f3raw.b5], ['figure 3', f3raw.f3]] as const) {
+      const failures = runs.flatMap((r) => r.failures);
+      if (failures.length) throw new Error(`${what}: ${failures.length} failures, e.g. ${failures.slice(0, 3).join(' | ')}`);
+    }
+    const [b5runs, f3runs] = [f3raw.b5.map(summarize), f3raw.f3.map(summarize)];
+    const steadySamples = f3raw.f3.reduce((s, r) => s + r.completed.length, 0);
+
+    // ---- B3 ↔ figure 4: reads ----
+    log(`B3 ↔ figure 4: reads${apiNoCache ? ' (cache on and off)' : ''}`);
+    const readSet = created.slice(0, P.readSet);
+    const targets = [{ label: CACHE_SWITCH ? 'cached' : '', base: api.base }, ...(apiNoCache ? [{ label: 'uncached', base: apiNoCache.base }] : [])];
+    const readContenders: Record<string, { run: () => Promise<LoadResult>; warm: () => Promise<unknown> }> = {
+      b3: { run: () => rawHttp(baseUrl, CONNECTIONS, P.loadS), warm: () => rawHttp(baseUrl, CONNECTIONS, P.warmS) },
+    };
+    for (const t of targets) {
+      readContenders[`detail ${t.label}`] = {
+        run: () => detailRead(t.base, users, readSet, CONNECTIONS, P.loadS),
+        warm: () => detailRead(t.base, users, readSet, CONNECTIONS, P.warmS),
+      };
+      readContenders[`list ${t.label}`] = { run: () => listRead(t.base, users, CONNECTIONS, P.loadS), warm: () => listRead(t.base, users, CONNECTIONS, P.warmS) };
+    }
+    const f4raw = await interleaved(readContenders);
+    for (const [k, runs] of Object.entries(f4raw)) assertClean(k, runs);
+    const b3 = lat(f4raw.b3!);
+    const apiPeakEnd = api.child.rss().peak;
+    const baseWebPeak = baseWeb.rss().peak;
+    const baseWorkerPeak = baseWorker.rss().peak;
+
+    // ---- the table ----
+    const ms = (s: Stat) => fmt(s, 'ms', 1);
+    const rps = (s: Stat) => fmt(s, 'req/s');
+    const pick = (xs: LatencySummary[], k: keyof LatencySummary) => stat(xs.map((x) => x[k]));
+    const steady = (k: keyof LatencySummary, target: number, extra = '') => {
+      const ours = pick(f3runs, k);
+      const base = pick(b5runs, k);
+      return { value: ms(ours), baseline: `B5 ${ms(base)}`, ratio: ratio(ours.median, base.median), note: `${check(ours.median < target, `< ${target} ms`)}${extra}` };
+    };
+    const rows: Row[] = [
+      { figure: 'B1 raw queue', value: fmt(b1, 'jobs/s'), baseline: '—', ratio: '—', note: `no-op jobs; ${P.rawJobs} added with addBulk, then 1 Worker × ${COMMAND_CONCURRENCY}` },
+      { figure: 'B2 queue + one transaction', value: fmt(b2, 'jobs/s'), baseline: `B1 ${fmt(b1, 'jobs/s')}`, ratio: ratio(b2.median, b1.median), note: 'each job BEGIN; UPDATE one row; COMMIT (pg)' },
+      { figure: 'B3 raw HTTP', value: rps(b3.rps), baseline: '—', ratio: '—', note: `bare Hono, static JSON; p50 ${ms(b3.p50)}, p99 ${ms(b3.p99)}` },
+      { figure: 'B4 raw enqueue over HTTP', value: rps(b4.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b4.rps.median, b3.rps.median), note: `bare Hono, one queue.add; p50 ${ms(b4.p50)}, p99 ${ms(b4.p99)}` },
+      {
+        figure: 'B5 raw command round trip',
+        value: `p50 ${ms(pick(b5runs, 'p50'))}, p99 ${ms(pick(b5runs, 'p99'))}`,
+        baseline: '—',
+        ratio: '—',
+        note: `bare route → bare worker process (one transaction), ${STEADY_RATE}/s; Prefer: wait p50 ${ms(pick(b5runs, 'waitP50'))}, p99 ${ms(pick(b5runs, 'waitP99'))}`,
+      },
+      {
+        figure: '1. Command throughput',
+        value: fmt(f1, 'commands/s'),
+        baseline: `B2 ${fmt(b2, 'jobs/s')}`,
+        ratio: ratio(f1.median, b2.median),
+        note: `${check(f1.median >= 0.5 * b2.median, '≥ 0.5×')}; ${P.commands} creates per run, ${workerCount} worker process × ${COMMAND_CONCURRENCY}; every booking row verified`,
+      },
+      { figure: '2. HTTP enqueue', value: rps(f2.rps), baseline: `B4 ${rps(b4.rps)}`, ratio: ratio(f2.rps.median, b4.rps.median), note: `${check(f2.rps.median >= 0.5 * b4.rps.median, '≥ 0.5×')}; JWT + Idempotency-Key, ${CONNECTIONS} connections` },
+      { figure: '2. HTTP enqueue p50', value: ms(f2.p50), baseline: `B4 ${ms(b4.p50)}`, ratio: ratio(f2.p50.median, b4.p50.median) },
+      { figure: '2. HTTP enqueue p99', value: ms(f2.p99), baseline: `B4 ${ms(b4.p99)}`, ratio: ratio(f2.p99.median, b4.p99.median), note: check(f2.p99.median < 15, '< 15 ms') },
+      { figure: '3. POST → job completed p50', ...steady('p50', 15, `; ${STEADY_RATE} commands/s open loop, ${steadySamples} commands`) },
+      { figure: '3. POST → job completed p99', ...steady('p99', 60) },
+      { figure: '3. Prefer: wait=5 round trip p50', ...steady('waitP50', 15, '; every other request') },
+      { figure: '3. Prefer: wait=5 round trip p99', ...steady('waitP99', 60) },
+    ];
+    for (const t of targets) {
+      const tag = t.label ? ` (${t.label})` : '';
+      for (const [kind, what] of [['detail', `GET /booking/bookings/:id over ${readSet.length} bookings`], ['list', `GET /booking/bookings, first page, ${users.length} members`]] as const) {
+        const x = lat(f4raw[`${kind} ${t.label}`]!);
+        const target = t.label === 'uncached' ? '' : `${check(x.rps.median >= 0.4 * b3.rps.median && x.p99.median < 5, '≥ 0.4× B3, p99 < 5 ms')}; `;
+        rows.push(
+          { figure: `4. ${kind} read${tag}`, value: rps(x.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(x.rps.median, b3.rps.median), note: `${target}${what}` },
+          { figure: `4. ${kind} read${tag} p50 / p99`, value: `${ms(x.p50)} / ${ms(x.p99)}`, baseline: `B3 ${ms(b3.p50)} / ${ms(b3.p99)}`, ratio: ratio(x.p99.median, b3.p99.median), note: 'ratio of the p99s' },
+        );
+      }
+    }
+    const mb = (n: number) => `${Math.round(n)} MB`;
+    rows.push(
+      { figure: '5. API peak RSS, figure 2', value: mb(apiPeakF2), baseline: `bare web ${mb(baseWebPeak)}`, ratio: ratio(apiPeakF2, baseWebPeak), note: `${check(apiPeakF2 < 250, '< 250 MB')}; VmHWM; ${mb(idle.api)} at start, peak ${mb(apiPeakEnd)} after figures 3–4` },
+      { figure: '5. worker peak RSS, figure 1', value: mb(workerPeak), baseline: `bare worker ${mb(baseWorkerPeak)}`, ratio: ratio(workerPeak, baseWorkerPeak), note: `${check(workerPeak < 250, '< 250 MB')}; VmHWM; ${mb(idle.worker)} at start` },
+    );
+
+    await stopAllChildren();
+    await cq.close();
+
+    // ---- follow-ups (another module owns these rows; it sets up and cleans up its own database and prefix) ----
+    const followUps = new URL('./follow-ups.bench.ts', import.meta.url);
+    if (existsSync(followUps)) {
+      log('follow-ups');
+      try {
+        const mod = (await import(pathToFileURL(followUps.pathname).href)) as { benchFollowUps?: (o: { quick: boolean }) => Promise<Row[]> };
+        if (typeof mod.benchFollowUps !== 'function') throw new Error('bench/follow-ups.bench.ts exports no benchFollowUps');
+        rows.push(...(await mod.benchFollowUps({ quick })));
+      } catch (e) {
+        rows.push({ figure: 'follow-ups', value: 'failed', baseline: '—', ratio: '—', note: String(e).slice(0, 300) });
+      }
+    }
+
+    const cpu = os.cpus();
+    const header = [
+      `Benchmark (${quick ? 'quick' : 'full'}) — ${started.toISOString()}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s`,
+      `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, load average ${load0.toFixed(2)} at start; ` +
+        `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}`,
+      `Each figure: median of ${P.runs} runs interleaved with its baseline's, after a warm-up (min–max in brackets). ` +
+        'Ratio = ours ÷ baseline (for latency and memory, lower is better).',
+    ];
+    if (profile) header.push('PROFILED RUN (web and worker under --cpu-prof): figures are slower than in a normal run; hot spots follow.');
+    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(rows)}\n`);
+    for (const [name, dir] of profiled) {
+      // The main thread's profile (thread id 0); tsx's loader thread writes another one.
+      for (const f of readdirSync(dir).filter((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f))) {
+        process.stdout.write(`\n## ${name}`);
+        printProfile(join(dir, f), 30);
+      }
+    }
+  } catch (e) {
+    log(`children's last output:\n${childTails()}`);
+    throw e;
+  } finally {
+    await stopAllChildren();
+    removeChildLogs();
+    if (profileDir && !keepProfiles) rmSync(profileDir, { recursive: true, force: true });
+    await env.cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (e) => {
+    log(`failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    await stopAllChildren().catch(() => undefined);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,82 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { NotificationSchema, type Notification } from '../../db/entities/index.js';
+import { DomainError } from '../../domain/errors.js';
+import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
+import type { AppDeps, AppEnv } from '../context.js';
+import * as S from '../schemas.js';
+import { validationHook } from '../validation.js';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const tags = ['notifications'];
+
+export const NotificationDto = z
+  .object({
+    id: S.Uuid,
+    type: z.enum(BOOKING_EVENT_TYPES),
+    title: z.string(),
+    body: z.string(),
+    data: z.record(z.string(), z.unknown()).openapi({ description: 'The booking event (bookingId, workspace, space, times, reason…)' }),
+    readAt: S.IsoDateTime.nullable(),
+    createdAt: S.IsoDateTime,
+  })
+  .openapi('Notification');
+
+const NotificationListQuery = S.Pagination.extend({
+  unread: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true')
+    .openapi({ description: '`true`: only notifications not read yet' }),
+});
+
+const listNotifications = createRoute({
+  method: 'get', path: '/notifications', tags, summary: 'My notifications, newest first',
+  request: { query: NotificationListQuery },
+  responses: { 200: json(S.page(NotificationDto), 'A page of my notifications'), ...S.errors },
+});
+const markRead = createRoute({
+  method: 'post', path: '/notifications/{id}/read', tags, summary: 'Mark one of my notifications read (idempotent)',
+  request: { params: S.IdParam },
+  responses: { 200: json(NotificationDto, 'The notification, with readAt'), ...S.errors },
+});
+
+const notificationDto = (n: Notification): z.infer<typeof NotificationDto> => ({
+  id: n.id,
+  type: n.type as z.infer<typeof NotificationDto>['type'],
+  title: n.title,
+  body: n.body,
+  data: n.data,
+  readAt: n.readAt ? n.readAt.toISOString() : null,
+  createdAt: n.createdAt.toISOString(),
+});
+
+/** In-app notifications. Everyone sees only their own, whatever their role; another user's id is a 404. */
+export function notificationRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(listNotifications, async (c) => {
+    const { page, pageSize, unread } = c.req.valid('query');
+    const userId = c.get('user').id;
+    const [items, total] = await deps.orm.em
+      .fork()
+      .findAndCount(NotificationSchema, { userId, ...(unread ? { readAt: null } : {}) }, {
+        orderBy: { createdAt: 'desc', id: 'desc' },
+        limit: pageSize,
+        offset: (page - 1) * pageSize,
+      });
+    return c.json({ items: items.map(notificationDto), page, pageSize, total }, 200);
+  });
+
+  app.openapi(markRead, async (c) => {
+    const { id } = c.req.valid('param');
+    const userId = c.get('user').id;
+    const em = deps.orm.em.fork();
+    // Only the first read sets readAt; a second call answers the same.
+    await em.nativeUpdate(NotificationSchema, { id, userId, readAt: null }, { readAt: new Date() });
+    const n = await em.findOne(NotificationSchema, { id, userId });
+    if (!n) throw new DomainError('not_found', `Notification ${id} not found`);
+    return c.json(notificationDto(n), 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,170 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { randomUUID } from 'node:crypto';
+import {
+  WEBHOOK_DELIVERY_STATUSES,
+  WebhookDeliverySchema,
+  WebhookEndpointSchema,
+  WorkspaceSchema,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+} from '../../db/entities/index.js';
+import { DomainError } from '../../domain/errors.js';
+import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
+import type { AppDeps, AppEnv } from '../context.js';
+import { requireRole } from '../guards.js';
+import * as S from '../schemas.js';
+import { validationHook } from '../validation.js';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
+const tags = ['webhooks'];
+
+export const WebhookEndpointInput = z
+  .strictObject({
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .max(2048)
+      .openapi({ example: 'https://integrator.example.com/hooks/coworking' }),
+    secret: z
+      .string()
+      .min(16, 'at least 16 characters')
+      .max(256)
+      .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces')
+      .openapi({ description: 'HMAC-SHA256 key for X-Webhook-Signature. Stored, never returned.' }),
+    eventTypes: z
+      .array(z.enum(BOOKING_EVENT_TYPES))
+      .min(1)
+      .max(BOOKING_EVENT_TYPES.length)
+      .transform((types) => [...new Set(types)]),
+    active: z.boolean().optional(),
+  })
+  .openapi('WebhookEndpointInput');
+
+export const WebhookEndpointDto = z
+  .object({
+    id: S.Uuid,
+    workspaceId: S.Uuid,
+    url: z.string(),
+    eventTypes: z.array(z.enum(BOOKING_EVENT_TYPES)),
+    active: z.boolean(),
+    createdAt: S.IsoDateTime,
+    updatedAt: S.IsoDateTime,
+  })
+  .openapi('WebhookEndpoint');
+
+export const WebhookDeliveryDto = z
+  .object({
+    id: S.Uuid,
+    endpointId: S.Uuid,
+    eventId: S.Uuid.openapi({ description: 'The event (outbox) id, sent as X-Webhook-Id' }),
+    eventType: z.enum(BOOKING_EVENT_TYPES),
+    status: z.enum(WEBHOOK_DELIVERY_STATUSES),
+    statusCode: z.number().int().nullable(),
+    attempts: z.number().int(),
+    lastError: z.string().nullable(),
+    deliveredAt: S.IsoDateTime.nullable(),
+    createdAt: S.IsoDateTime,
+    updatedAt: S.IsoDateTime,
+  })
+  .openapi('WebhookDelivery');
+
+const DeliveryListQuery = S.Pagination.extend({ status: z.enum(WEBHOOK_DELIVERY_STATUSES).optional() });
+
+const createEndpoint = createRoute({
+  method: 'post', path: '/workspaces/{id}/webhooks', tags, summary: "Register a webhook endpoint for a workspace's booking events (admin)",
+  request: { params: S.IdParam, ...body(WebhookEndpointInput) },
+  responses: { 201: json(WebhookEndpointDto, 'Created (the secret is not echoed)'), ...S.errors },
+});
+const listEndpoints = createRoute({
+  method: 'get', path: '/workspaces/{id}/webhooks', tags, summary: "A workspace's webhook endpoints (admin)",
+  request: { params: S.IdParam, query: S.Pagination },
+  responses: { 200: json(S.page(WebhookEndpointDto), 'Endpoints'), ...S.errors },
+});
+const listDeliveries = createRoute({
+  method: 'get', path: '/webhooks/{id}/deliveries', tags, summary: "An endpoint's deliveries, newest first (admin)",
+  request: { params: S.IdParam, query: DeliveryListQuery },
+  responses: { 200: json(S.page(WebhookDeliveryDto), 'Deliveries with attempts, last status code and error'), ...S.errors },
+});
+
+type EventType = (typeof BOOKING_EVENT_TYPES)[number];
+
+const endpointDto = (e: WebhookEndpoint): z.infer<typeof WebhookEndpointDto> => ({
+  id: e.id,
+  workspaceId: e.workspaceId,
+  url: e.url,
+  eventTypes: e.eventTypes as EventType[],
+  active: e.active,
+  createdAt: e.createdAt.toISOString(),
+  updatedAt: e.updatedAt.toISOString(),
+});
+
+const deliveryDto = (d: WebhookDelivery): z.infer<typeof WebhookDeliveryDto> => ({
+  id: d.id,
+  endpointId: d.endpointId,
+  eventId: d.outboxId,
+  eventType: d.eventType as EventType,
+  status: d.status,
+  statusCode: d.statusCode ?? null,
+  attempts: d.attempts,
+  lastError: d.lastError ?? null,
+  deliveredAt: d.deliveredAt ? d.deliveredAt.toISOString() : null,
+  createdAt: d.createdAt.toISOString(),
+  updatedAt: d.updatedAt.toISOString(),
+});
+
+/** Webhook endpoints and their deliveries: admin only. Secrets go in, never out. */
+export function webhookRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const em = () => deps.orm.em.fork();
+
+  async function findWorkspace(id: string) {
+    const w = await em().findOne(WorkspaceSchema, id);
+    if (!w) throw new DomainError('not_found', `Workspace ${id} not found`);
+    return w;
+  }
+
+  app.openapi(createEndpoint, async (c) => {
+    requireRole(c, 'admin');
+    const workspace = await findWorkspace(c.req.valid('param').id);
+    const input = c.req.valid('json');
+    const fork = em();
+    const endpoint = fork.create(WebhookEndpointSchema, {
+      id: randomUUID(),
+      workspaceId: workspace.id,
+      url: input.url,
+      secret: input.secret,
+      eventTypes: input.eventTypes,
+      active: input.active ?? true,
+    });
+    await fork.flush();
+    return c.json(endpointDto(endpoint), 201);
+  });
+
+  app.openapi(listEndpoints, async (c) => {
+    requireRole(c, 'admin');
+    const workspace = await findWorkspace(c.req.valid('param').id);
+    const { page, pageSize } = c.req.valid('query');
+    const [items, total] = await em().findAndCount(WebhookEndpointSchema, { workspaceId: workspace.id }, {
+      orderBy: { createdAt: 'asc', id: 'asc' },
+      limit: pageSize,
+      offset: (page - 1) * pageSize,
+    });
+    return c.json({ items: items.map(endpointDto), page, pageSize, total }, 200);
+  });
+
+  app.openapi(listDeliveries, async (c) => {
+    requireRole(c, 'admin');
+    const { id } = c.req.valid('param');
+    const { page, pageSize, status } = c.req.valid('query');
+    const fork = em();
+    if (!(await fork.findOne(WebhookEndpointSchema, id))) throw new DomainError('not_found', `Webhook endpoint ${id} not found`);
+    const [items, total] = await fork.findAndCount(WebhookDeliverySchema, { endpointId: id, ...(status ? { status } : {}) }, {
+      orderBy: { createdAt: 'desc', id: 'desc' },
+      limit: pageSize,
+      offset: (page - 1) * pageSize,
+    });
+    return c.json({ items: items.map(deliveryDto), page, pageSize, total }, 200);
+  });
+
+  return app;
+}

@@ -1,0 +1,37 @@
+import { BookingReviewSchema } from '../db/entities/index.js';
+import { DomainError } from '../domain/errors.js';
+import type { CommandName } from '../jobs/catalogue.js';
+import type { CommandHandler } from './booking.commands.js';
+
+/**
+ * A member reviews one of their own completed bookings, once. The booking is locked so the status check and the
+ * insert see the same booking; "once" is the database's UNIQUE (booking_id), which run-command translates to
+ * `already_reviewed` for two reviews racing past the check below.
+ */
+const create: CommandHandler<'review.create'> = async (ctx, p) => {
+  const booking = await ctx.lockBooking(p.bookingId);
+  // Staff can see every booking but review none of theirs: a review is the guest's own word.
+  if (booking.userId !== p.actor.id) throw new DomainError('forbidden', 'Only the member who made a booking may review it');
+  if (booking.status !== 'completed')
+    throw new DomainError('invalid_transition', `Only completed bookings can be reviewed; this one is ${booking.status}`, {
+      from: booking.status,
+      action: 'review',
+    });
+  if (await ctx.em.count(BookingReviewSchema, { bookingId: booking.id }))
+    throw new DomainError('already_reviewed', 'This booking has already been reviewed', { bookingId: booking.id });
+  ctx.em.create(BookingReviewSchema, {
+    id: p.reviewId,
+    bookingId: booking.id,
+    userId: p.actor.id,
+    workspaceId: booking.workspaceId,
+    spaceId: booking.spaceId,
+    rating: p.rating,
+    comment: p.comment,
+    commandId: ctx.commandId,
+  });
+  return { reviewId: p.reviewId, bookingId: booking.id, status: 'published', rating: p.rating };
+};
+
+export const reviewCommandHandlers: { [N in Extract<CommandName, `review.${string}`>]: CommandHandler<N> } = {
+  'review.create': create,
+};

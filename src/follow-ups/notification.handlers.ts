@@ -1,0 +1,227 @@
+import type { BulkJobOptions, Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import type { AppConfig } from '../config.js';
+import { EmailSendSchema, NotificationSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
+import type { Orm } from '../db/orm.js';
+import {
+  notificationJobId,
+  type BookingEventJobData,
+  type BookingEventType,
+  type NotificationJobData,
+  type NotificationJobName,
+} from '../jobs/catalogue.js';
+import type { Logger } from '../logger.js';
+import type { EmailChannel } from './email.js';
+import { renderEmail, renderNotification } from './templates.js';
+import { postWebhook, webhookBody } from './webhooks.js';
+
+/**
+ * Handlers of the `notifications` queue, one per job name. Each is idempotent on its own record:
+ * - a booking event writes one Notification (unique outbox id) and fans out one email job and one webhook job per
+ *   matching endpoint, with job ids derived from the outbox id, so a replay adds nothing twice;
+ * - an email is claimed in `email_sends` before it is sent and never sent again once recorded `sent`;
+ * - a webhook delivery row (unique endpoint + outbox id) counts attempts and ends `delivered` or `failed`.
+ * Handlers return what they did ("already done" is an outcome); faults worth retrying throw.
+ */
+export interface NotificationDeps {
+  orm: Orm;
+  queues: { notifications: Queue; deadLetter: Queue };
+  config: Pick<AppConfig, 'followUps' | 'queue'>;
+  logger: Logger;
+  mailer: EmailChannel;
+}
+
+/** About the job being run: `final` is true on its last attempt (a failure then is for good). */
+export interface JobInfo {
+  id: string;
+  final: boolean;
+}
+
+export type JobOutcome = { outcome: string } & Record<string, unknown>;
+export type NotificationHandler<N extends NotificationJobName> = (data: NotificationJobData<N>, job: JobInfo) => Promise<JobOutcome>;
+/** The compiler rejects a job name without a handler. */
+export type NotificationHandlers = { [N in NotificationJobName]: NotificationHandler<N> };
+
+/** A claim on an email older than this is taken to be abandoned (its worker died mid-send) and may be retried. */
+export const EMAIL_CLAIM_LEASE_SECONDS = 60;
+
+function retryOptions(config: NotificationDeps['config'], jobId: string, retry: { attempts: number; backoffMs: number }): BulkJobOptions {
+  const { keepCompleted, keepFailed } = config.queue;
+  return {
+    jobId,
+    attempts: retry.attempts,
+    backoff: { type: 'exponential', delay: retry.backoffMs },
+    removeOnComplete: { age: keepCompleted.age, count: keepCompleted.count },
+    removeOnFail: { age: keepFailed.age, count: keepFailed.count },
+  };
+}
+
+export function createNotificationHandlers(deps: NotificationDeps): NotificationHandlers {
+  const onEvent =
+    (type: BookingEventType) =>
+    (data: BookingEventJobData): Promise<JobOutcome> =>
+      handleBookingEvent(deps, type, data);
+  return {
+    BOOKING_CREATED: onEvent('BOOKING_CREATED'),
+    BOOKING_CONFIRMED: onEvent('BOOKING_CONFIRMED'),
+    BOOKING_CANCELLED: onEvent('BOOKING_CANCELLED'),
+    BOOKING_CHECKED_IN: onEvent('BOOKING_CHECKED_IN'),
+    BOOKING_CHECKED_OUT: onEvent('BOOKING_CHECKED_OUT'),
+    BOOKING_COMPLETED: onEvent('BOOKING_COMPLETED'),
+    'email.send': (data) => sendEmail(deps, data),
+    'webhook.deliver': (data, job) => deliverWebhook(deps, data, job),
+  };
+}
+
+/** In-app notification + fan-out. Always fans out (a crash after the insert must not lose the email or webhooks). */
+export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData): Promise<JobOutcome> {
+  const { outboxId, payload } = data;
+  const em = deps.orm.em.fork();
+  const content = renderNotification(type, payload);
+  const inserted = await em
+    .createQueryBuilder(NotificationSchema)
+    .insert({
+      id: randomUUID(),
+      userId: payload.userId,
+      type,
+      title: content.title,
+      body: content.body,
+      data: payload,
+      outboxId,
+      readAt: null,
+      createdAt: new Date(),
+    })
+    .onConflict('outboxId')
+    .ignore()
+    .execute('run');
+
+  const endpoints = (await em.find(WebhookEndpointSchema, { workspaceId: payload.workspaceId, active: true })).filter((e) =>
+    e.eventTypes.includes(type),
+  );
+  if (endpoints.length) {
+    await em
+      .createQueryBuilder(WebhookDeliverySchema)
+      .insert(
+        endpoints.map((e) => ({
+          id: randomUUID(),
+          endpointId: e.id,
+          outboxId,
+          eventType: type,
+          status: 'pending' as const,
+          attempts: 0,
+          statusCode: null,
+          lastError: null,
+          deliveredAt: null,
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        })),
+      )
+      .onConflict(['endpointId', 'outboxId'])
+      .ignore()
+      .execute('run');
+  }
+
+  const { email, webhook } = deps.config.followUps;
+  const jobs: { name: NotificationJobName; data: unknown; opts: BulkJobOptions }[] = [];
+  const hasEmail = payload.userEmail.includes('@');
+  if (hasEmail) {
+    const emailJob: NotificationJobData<'email.send'> = { outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload };
+    jobs.push({ name: 'email.send', data: emailJob, opts: retryOptions(deps.config, notificationJobId.email(outboxId, payload.userId), email) });
+  }
+  for (const e of endpoints) {
+    const webhookJob: NotificationJobData<'webhook.deliver'> = { outboxId, eventType: type, endpointId: e.id, payload };
+    jobs.push({ name: 'webhook.deliver', data: webhookJob, opts: retryOptions(deps.config, notificationJobId.webhook(outboxId, e.id), webhook) });
+  }
+  if (jobs.length) await deps.queues.notifications.addBulk(jobs);
+  return { outcome: inserted.affectedRows === 1 ? 'created' : 'exists', emails: hasEmail ? 1 : 0, webhooks: endpoints.length };
+}
+
+/**
+ * Claims (outbox id, recipient) in `email_sends`, sends, records `sent`. A row already `sent` is never sent again; a
+ * row another worker is sending (claimed within the lease) makes this attempt fail and retry later; a `failed` row
+ * or an abandoned claim is taken over. A crash between the mail server's accept and the record can still send twice
+ * once the lease has passed: that window is as small as one UPDATE.
+ */
+export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>): Promise<JobOutcome> {
+  const { outboxId, eventType, to, payload } = data;
+  const connection = deps.orm.em.getConnection();
+  const claimed = await connection.execute<{ id: string; attempts: number }[]>(
+    `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
+     values (?, ?, ?, ?, 'sending', 1, now(), now())
+     on conflict ("outbox_id", "recipient") do update
+       set "status" = 'sending', "attempts" = "email_sends"."attempts" + 1, "claimed_at" = now(), "last_error" = null
+       where "email_sends"."status" = 'failed'
+          or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ?))
+     returning "id", "attempts"`,
+    [randomUUID(), outboxId, to, eventType, EMAIL_CLAIM_LEASE_SECONDS],
+    'all',
+  );
+  const claim = claimed[0];
+  if (!claim) {
+    const row = await deps.orm.em.fork().findOne(EmailSendSchema, { outboxId, recipient: to });
+    if (row?.status === 'sent') return { outcome: 'skipped', reason: 'already sent', messageId: row.messageId };
+    throw new Error(`email for event ${outboxId} is being sent by another worker; retrying later`);
+  }
+
+  const content = renderEmail(eventType, payload);
+  let messageId: string;
+  try {
+    ({ messageId } = await deps.mailer.send({ to, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }));
+  } catch (e) {
+    await connection
+      .execute(`update "email_sends" set "status" = 'failed', "last_error" = ? where "id" = ? and "status" = 'sending'`, [String((e as Error)?.message ?? e).slice(0, 2000), claim.id], 'run')
+      .catch(() => undefined);
+    throw e;
+  }
+  await connection.execute(`update "email_sends" set "status" = 'sent', "sent_at" = now(), "message_id" = ? where "id" = ?`, [messageId, claim.id], 'run');
+  return { outcome: 'sent', messageId, attempts: claim.attempts, transport: deps.mailer.transport };
+}
+
+/**
+ * One attempt at delivering one event to one endpoint. The secret is read here, by endpoint id, never from the job.
+ * The attempt is counted before the request; the row ends `delivered`, or `failed` after the job's last attempt.
+ */
+export async function deliverWebhook(deps: NotificationDeps, data: NotificationJobData<'webhook.deliver'>, job: JobInfo): Promise<JobOutcome> {
+  const { outboxId, eventType, endpointId, payload } = data;
+  const em = deps.orm.em.fork();
+  const connection = em.getConnection();
+  const endpoint = await em.findOne(WebhookEndpointSchema, endpointId);
+  if (!endpoint) return { outcome: 'skipped', reason: 'endpoint deleted' };
+
+  // Normally written by the event handler; written here too so a delivery always has its row.
+  await em
+    .createQueryBuilder(WebhookDeliverySchema)
+    .insert({ id: randomUUID(), endpointId, outboxId, eventType, status: 'pending', attempts: 0, statusCode: null, lastError: null, deliveredAt: null, createdAt: new Date(), updatedAt: new Date() })
+    .onConflict(['endpointId', 'outboxId'])
+    .ignore()
+    .execute('run');
+  const counted = await connection.execute<{ id: string; attempts: number; status: string }[]>(
+    `update "webhook_deliveries" set "attempts" = "attempts" + (case when "status" = 'delivered' then 0 else 1 end), "updated_at" = now()
+     where "endpoint_id" = ? and "outbox_id" = ? returning "id", "attempts", "status"`,
+    [endpointId, outboxId],
+    'all',
+  );
+  const delivery = counted[0]!;
+  if (delivery.status === 'delivered') return { outcome: 'skipped', reason: 'already delivered' };
+  if (!endpoint.active) {
+    await connection.execute(`update "webhook_deliveries" set "status" = 'failed', "last_error" = 'endpoint disabled' where "id" = ?`, [delivery.id], 'run');
+    return { outcome: 'skipped', reason: 'endpoint disabled' };
+  }
+
+  const body = webhookBody(outboxId, eventType, payload);
+  const attempt = await postWebhook(endpoint.url, endpoint.secret, { outboxId, type: eventType, body }, deps.config.followUps.webhook.timeoutMs);
+  if (attempt.ok) {
+    await connection.execute(
+      `update "webhook_deliveries" set "status" = 'delivered', "status_code" = ?, "last_error" = null, "delivered_at" = now(), "updated_at" = now() where "id" = ?`,
+      [attempt.statusCode, delivery.id],
+      'run',
+    );
+    return { outcome: 'delivered', statusCode: attempt.statusCode, attempts: delivery.attempts };
+  }
+  await connection.execute(
+    `update "webhook_deliveries" set "status" = ?, "status_code" = ?, "last_error" = ?, "updated_at" = now() where "id" = ? and "status" <> 'delivered'`,
+    [job.final ? 'failed' : 'retrying', attempt.statusCode, attempt.error, delivery.id],
+    'run',
+  );
+  throw new Error(`webhook ${endpointId} for event ${outboxId}: ${attempt.error}`);
+}

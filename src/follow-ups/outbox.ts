@@ -1,0 +1,87 @@
+import { LockMode, type EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
+import type { BulkJobOptions, Queue } from 'bullmq';
+import type { AppConfig } from '../config.js';
+import { OutboxSchema, type Outbox } from '../db/entities/index.js';
+import type { Orm } from '../db/orm.js';
+import { notificationJobId } from '../jobs/catalogue.js';
+
+/**
+ * Outbox → `notifications` queue. Rows are written in a command's transaction (CommandContext.emit); this module
+ * publishes them: right after commit (the after-commit step), and from the scheduler's relay for rows left behind
+ * (the worker died between commit and enqueue, Redis was down). Both go through `publishLocked`: rows are locked
+ * with FOR UPDATE SKIP LOCKED, enqueued with addBulk under jobId `outbox-<id>`, and marked published in the same
+ * transaction. A row published twice (a crash after enqueue, before commit) is deduplicated by the job id while
+ * BullMQ holds the job, and by the handlers' own records after that.
+ */
+export interface OutboxDeps {
+  orm: Orm;
+  queues: { notifications: Queue };
+  config: Pick<AppConfig, 'followUps' | 'queue'>;
+}
+
+export function eventJobOptions(config: OutboxDeps['config'], outboxId: string): BulkJobOptions {
+  const { attempts, backoffMs } = config.followUps.event;
+  const { keepCompleted, keepFailed } = config.queue;
+  return {
+    jobId: notificationJobId.event(outboxId),
+    attempts,
+    backoff: { type: 'exponential', delay: backoffMs },
+    removeOnComplete: { age: keepCompleted.age, count: keepCompleted.count },
+    removeOnFail: { age: keepFailed.age, count: keepFailed.count },
+  };
+}
+
+/** The one way an outbox row becomes a job: named after its event type, carrying the outbox id and the event. */
+export function outboxJob(config: OutboxDeps['config'], row: Pick<Outbox, 'id' | 'eventType' | 'payload'>) {
+  return { name: row.eventType, data: { outboxId: row.id, payload: row.payload }, opts: eventJobOptions(config, row.id) };
+}
+
+/** Locks the matching unpublished rows (skipping rows another publisher holds), enqueues them, marks them published. */
+async function publishLocked(em: EntityManager, deps: OutboxDeps, where: FilterQuery<Outbox>, limit: number): Promise<number> {
+  const rows = await em.find(OutboxSchema, { ...(where as object), publishedAt: null } as FilterQuery<Outbox>, {
+    orderBy: { createdAt: 'asc', id: 'asc' },
+    limit,
+    lockMode: LockMode.PESSIMISTIC_PARTIAL_WRITE,
+  });
+  if (!rows.length) return 0;
+  await deps.queues.notifications.addBulk(rows.map((row) => outboxJob(deps.config, row)));
+  await em.nativeUpdate(OutboxSchema, { id: { $in: rows.map((r) => r.id) } }, { publishedAt: new Date() });
+  return rows.length;
+}
+
+/** After commit: publishes the command's own outbox rows. Returns how many it published. */
+export async function publishOutbox(deps: OutboxDeps, ids: readonly string[]): Promise<number> {
+  if (!ids.length) return 0;
+  return deps.orm.em.fork().transactional((em) => publishLocked(em, deps, { id: { $in: [...ids] } }, ids.length));
+}
+
+/**
+ * The relay: publishes rows still unpublished `relayGraceMs` after they were written (younger ones are left to their
+ * command's after-commit step), in batches of `relayBatch`, until none is left. `now` is injected for tests.
+ */
+export async function relayOutbox(deps: OutboxDeps, now = new Date()): Promise<number> {
+  const { relayGraceMs, relayBatch } = deps.config.followUps;
+  const before = new Date(now.getTime() - relayGraceMs);
+  let total = 0;
+  for (;;) {
+    const n = await deps.orm.em.fork().transactional((em) => publishLocked(em, deps, { createdAt: { $lte: before } }, relayBatch));
+    total += n;
+    if (n < relayBatch) return total;
+  }
+}
+
+/** Deletes published rows older than the retention, in batches. Unpublished rows are never pruned. */
+export async function pruneOutbox(orm: Orm, retentionSeconds: number, now = new Date(), batchSize = 1000): Promise<number> {
+  const before = new Date(now.getTime() - retentionSeconds * 1000);
+  const connection = orm.em.getConnection();
+  let total = 0;
+  for (;;) {
+    const res = await connection.execute<{ affectedRows: number }>(
+      `delete from "outbox" where "id" in (select "id" from "outbox" where "published_at" is not null and "published_at" < ? order by "published_at" limit ?)`,
+      [before, batchSize],
+      'run',
+    );
+    total += res.affectedRows;
+    if (res.affectedRows < batchSize) return total;
+  }
+}

@@ -1,0 +1,411 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeCommand } from '../../src/commands/run-command.js';
+import {
+  EmailSendSchema,
+  NotificationSchema,
+  OutboxSchema,
+  WebhookDeliverySchema,
+} from '../../src/db/entities/index.js';
+import { publishOutbox, pruneOutbox, relayOutbox } from '../../src/follow-ups/outbox.js';
+import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
+import { notificationJobId, type BookingEventType } from '../../src/jobs/catalogue.js';
+import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
+import { createLogger } from '../../src/logger.js';
+import { createRedis } from '../../src/redis.js';
+import { act, admin, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
+import { recordingMailer, startReceiver, until } from '../helpers/follow-ups.js';
+import { makeUser, startStack, type Stack, type TestUser } from '../helpers/stack.js';
+
+let stack: Stack;
+const mail = recordingMailer({ failFor: /^bounce-/ });
+const member = makeUser('member');
+const staff = makeUser('staff');
+const receivers: { close: () => Promise<void> }[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({
+    notifications: { mailer: mail.channel },
+    env: {
+      NOTIFICATION_BACKOFF_MS: '10',
+      EMAIL_ATTEMPTS: '3',
+      EMAIL_BACKOFF_MS: '10',
+      WEBHOOK_ATTEMPTS: '5',
+      WEBHOOK_BACKOFF_MS: '10',
+      WEBHOOK_TIMEOUT_MS: '3000',
+    },
+  });
+});
+afterAll(async () => {
+  await stack?.close();
+  await Promise.all(receivers.map((r) => r.close()));
+});
+
+const em = () => stack.orm.em.fork();
+const outboxDeps = () => ({ orm: stack.orm, queues: stack.queues, config: stack.config });
+
+async function receiver(status?: (n: number) => number) {
+  const r = await startReceiver(status);
+  receivers.push(r);
+  return r;
+}
+
+async function registerWebhook(workspaceId: string, url: string, eventTypes: BookingEventType[], secret = `whsec-${randomUUID()}`) {
+  const res = await stack.request('POST', `/api/v1/workspaces/${workspaceId}/webhooks`, { as: admin, body: { url, secret, eventTypes } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return { id: res.body.id as string, secret };
+}
+
+async function bookAndWait(user: TestUser, spaceId: string, hoursAhead: number): Promise<string> {
+  const res = await createBooking(stack, user, spaceId, hourlySlot(hoursAhead));
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  expect(res.body.state).toBe('completed');
+  return res.body.result.bookingId as string;
+}
+
+const outboxOf = (bookingId: string, eventType: BookingEventType) => em().findOneOrFail(OutboxSchema, { aggregateId: bookingId, eventType });
+
+async function jobState(id: string) {
+  const job = await stack.queues.notifications.getJob(id);
+  return job ? { state: await job.getState(), returnvalue: job.returnvalue as { outcome?: string } | null } : undefined;
+}
+const completed = (id: string) => until(`job ${id} completed`, async () => ((await jobState(id))?.state === 'completed' ? jobState(id) : undefined));
+
+describe('publishing: after commit, and the relay', () => {
+  it('publishes a command’s events right after commit with jobId outbox-<id> and marks them published', async () => {
+    const { space } = await seedSpace(stack);
+    const bookingId = await bookAndWait(member, space.id, 30);
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+    expect(row.publishedAt).toBeInstanceOf(Date);
+    const job = await stack.queues.notifications.getJob(notificationJobId.event(row.id));
+    expect(job).toMatchObject({ id: `outbox-${row.id}`, name: 'BOOKING_CREATED', data: { outboxId: row.id, payload: { bookingId } } });
+    expect(job!.id).not.toContain(':');
+  });
+
+  it('the worker dies after commit, before publishing: the relay delivers the event (and not before its grace period)', async () => {
+    const { space } = await seedSpace(stack);
+    await stack.request('GET', '/api/v1/workspaces', { as: member }); // upserts the user
+    const bookingId = randomUUID();
+    // The fault: the command commits, but its after-commit publish never runs (no hooks: the process "died").
+    const outcome = await executeCommand(stack.orm, {
+      id: `crash-${randomUUID()}`,
+      name: 'booking.create',
+      data: {
+        actor: { id: member.id, role: 'member' },
+        requestedAt: new Date().toISOString(),
+        bookingId,
+        spaceId: space.id,
+        bookingType: 'hourly',
+        ...hourlySlot(40),
+        attendees: 1,
+        notes: null,
+      },
+    });
+    expect(outcome.outcome).toBe('completed');
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+    expect(row.publishedAt).toBeNull();
+    expect(await stack.queues.notifications.getJob(notificationJobId.event(row.id))).toBeUndefined();
+
+    // Younger than the grace period: left to its command's own after-commit step.
+    expect(await relayOutbox(outboxDeps(), new Date(row.createdAt.getTime() + 1000))).toBe(0);
+    expect((await em().findOneOrFail(OutboxSchema, row.id)).publishedAt).toBeNull();
+
+    const later = new Date(row.createdAt.getTime() + stack.config.followUps.relayGraceMs + 1000);
+    expect(await relayOutbox(outboxDeps(), later)).toBeGreaterThanOrEqual(1);
+    expect((await em().findOneOrFail(OutboxSchema, row.id)).publishedAt).toBeInstanceOf(Date);
+    const n = await until('the relayed notification', () => em().findOne(NotificationSchema, { outboxId: row.id }));
+    expect(n).toMatchObject({ userId: member.id, type: 'BOOKING_CREATED' });
+    await until('the relayed email', () => mail.sentFor(row.id).length === 1);
+    // Nothing left to relay.
+    expect(await em().count(OutboxSchema, { publishedAt: null, createdAt: { $lte: later } })).toBe(0);
+  });
+
+  it('the scheduler runs the relay as a job scheduler on the maintenance queue', async () => {
+    const { space } = await seedSpace(stack);
+    await stack.request('GET', '/api/v1/workspaces', { as: member });
+    const bookingId = randomUUID();
+    await executeCommand(stack.orm, {
+      id: `crash-${randomUUID()}`,
+      name: 'booking.create',
+      data: { actor: { id: member.id, role: 'member' }, requestedAt: new Date().toISOString(), bookingId, spaceId: space.id, bookingType: 'hourly', ...hourlySlot(44), attendees: 1, notes: null },
+    });
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+
+    const config = { ...stack.config, followUps: { ...stack.config.followUps, relayEveryMs: 200, relayGraceMs: 0 } };
+    const connection = createRedis(config.redis.url, 'worker');
+    const logger = createLogger(config, 'test-scheduler');
+    const worker = createMaintenanceWorker({ orm: stack.orm, connection, config, logger, queues: stack.queues });
+    try {
+      await registerSchedulers(stack.queues.maintenance, 3_600_000, config.followUps);
+      const schedulers = await stack.queues.maintenance.getJobSchedulers();
+      expect(schedulers.map((s) => s.name)).toEqual(expect.arrayContaining(['outbox.relay', 'outbox.prune']));
+      await until('the scheduled relay to publish the row', async () => (await em().findOneOrFail(OutboxSchema, row.id)).publishedAt);
+      await until('its notification', () => em().findOne(NotificationSchema, { outboxId: row.id }));
+    } finally {
+      for (const s of await stack.queues.maintenance.getJobSchedulers()) await stack.queues.maintenance.removeJobScheduler(s.key);
+      await worker.close();
+      await connection.quit();
+    }
+  });
+
+  it('prunes published rows older than the retention, never unpublished ones', async () => {
+    const now = Date.now();
+    const day = 86_400_000;
+    const row = (publishedAt: Date | null, createdAt: Date) => ({
+      id: randomUUID(),
+      eventType: 'BOOKING_CREATED',
+      aggregateId: randomUUID(),
+      payload: {},
+      commandId: null,
+      createdAt,
+      publishedAt,
+      attempts: 0,
+    });
+    const old = row(new Date(now - 8 * day), new Date(now - 8 * day));
+    const recent = row(new Date(now - 3_600_000), new Date(now - 3_600_000));
+    const stuck = row(null, new Date(now - 30 * day));
+    const fork = em();
+    for (const r of [old, recent, stuck]) fork.create(OutboxSchema, r);
+    await fork.flush();
+
+    expect(await pruneOutbox(stack.orm, stack.config.followUps.retentionSeconds)).toBeGreaterThanOrEqual(1);
+    expect(await em().findOne(OutboxSchema, old.id)).toBeNull();
+    expect(await em().findOne(OutboxSchema, recent.id)).not.toBeNull();
+    expect(await em().findOne(OutboxSchema, stuck.id)).not.toBeNull();
+    expect(stack.config.followUps.retentionSeconds).toBe(7 * 24 * 3600);
+    // Batched, and idempotent.
+    expect(await pruneOutbox(stack.orm, stack.config.followUps.retentionSeconds, new Date(), 1)).toBe(0);
+    // (The stuck row is the relay's business, not pruning's; it is not a real event, so it goes.)
+    await em().nativeDelete(OutboxSchema, { id: stuck.id });
+  });
+});
+
+describe('exactly one effect per event', () => {
+  it('an event published twice → one notification, one email, one webhook delivery per endpoint', async () => {
+    const { workspace, space } = await seedSpace(stack);
+    const [a, b] = [await receiver(), await receiver()];
+    const endpointA = await registerWebhook(workspace.id, a.url, ['BOOKING_CREATED']);
+    const endpointB = await registerWebhook(workspace.id, b.url, ['BOOKING_CREATED', 'BOOKING_CONFIRMED']);
+
+    const bookingId = await bookAndWait(member, space.id, 50);
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+    const emailJob = notificationJobId.email(row.id, member.id);
+    const hookJobs = [notificationJobId.webhook(row.id, endpointA.id), notificationJobId.webhook(row.id, endpointB.id)];
+    await completed(notificationJobId.event(row.id));
+    await completed(emailJob);
+    for (const id of hookJobs) await completed(id);
+    expect(a.requests).toHaveLength(1);
+    expect(b.requests).toHaveLength(1);
+
+    const effects = async () => ({
+      notifications: await em().count(NotificationSchema, { outboxId: row.id }),
+      emailsRecorded: await em().count(EmailSendSchema, { outboxId: row.id, status: 'sent' }),
+      emailsSent: mail.sentFor(row.id).length,
+      deliveries: (await em().find(WebhookDeliverySchema, { outboxId: row.id }, { orderBy: { endpointId: 'asc' } })).map((d) => ({
+        endpointId: d.endpointId,
+        status: d.status,
+        attempts: d.attempts,
+      })),
+      received: [a.requests.length, b.requests.length],
+    });
+    const first = await effects();
+    expect(first).toMatchObject({ notifications: 1, emailsRecorded: 1, emailsSent: 1, received: [1, 1] });
+    expect(first.deliveries).toHaveLength(2);
+    expect(first.deliveries.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
+
+    // 1. Published again while BullMQ still holds the jobs: the job ids deduplicate, nothing runs.
+    await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
+    expect(await publishOutbox(outboxDeps(), [row.id])).toBe(1);
+    expect(await relayOutbox(outboxDeps(), new Date(Date.now() + 3_600_000))).toBe(0);
+
+    // 2. Published again after BullMQ forgot every job: the handlers run again and find their effects recorded.
+    for (const id of [notificationJobId.event(row.id), emailJob, ...hookJobs]) await (await stack.queues.notifications.getJob(id))?.remove();
+    await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
+    expect(await publishOutbox(outboxDeps(), [row.id])).toBe(1);
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 1, webhooks: 2 });
+    expect((await completed(emailJob)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already sent' });
+    for (const id of hookJobs) expect((await completed(id)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already delivered' });
+
+    expect(await effects()).toEqual(first);
+  });
+
+  it('a webhook receiver that fails twice then succeeds: delivered once, 3 attempts recorded, the signature verifies', async () => {
+    const { workspace, space } = await seedSpace(stack);
+    const r = await receiver((n) => (n <= 2 ? 503 : 200));
+    const endpoint = await registerWebhook(workspace.id, r.url, ['BOOKING_CONFIRMED']);
+
+    const bookingId = await bookAndWait(member, space.id, 60);
+    expect((await act(stack, staff, bookingId, 'confirm')).body).toMatchObject({ state: 'completed', result: { status: 'confirmed' } });
+    const row = await outboxOf(bookingId, 'BOOKING_CONFIRMED');
+
+    const delivery = await until('the delivery to succeed', async () => {
+      const d = await em().findOne(WebhookDeliverySchema, { endpointId: endpoint.id, outboxId: row.id });
+      return d?.status === 'delivered' ? d : undefined;
+    });
+    expect(delivery).toMatchObject({ attempts: 3, statusCode: 200, eventType: 'BOOKING_CONFIRMED', lastError: null });
+    expect(delivery.deliveredAt).toBeInstanceOf(Date);
+    await completed(notificationJobId.webhook(row.id, endpoint.id));
+    expect(r.requests).toHaveLength(3);
+    // Only the subscribed event type: the booking's BOOKING_CREATED was not sent here.
+    expect(await em().count(WebhookDeliverySchema, { endpointId: endpoint.id })).toBe(1);
+
+    for (const req of r.requests) {
+      expect(req.method).toBe('POST');
+      expect(req.headers['content-type']).toBe('application/json');
+      expect(req.headers['x-webhook-id']).toBe(row.id);
+      const timestamp = req.headers['x-webhook-timestamp'] as string;
+      const signature = req.headers['x-webhook-signature'] as string;
+      // Verified independently of the service's code, as a receiver would…
+      expect(signature).toBe(`sha256=${createHmac('sha256', endpoint.secret).update(`${timestamp}.${req.body}`).digest('hex')}`);
+      // …and with the helper the README shows; a wrong secret or a tampered body fails.
+      expect(verifyWebhookSignature(endpoint.secret, { timestamp, signature }, req.body)).toBe(true);
+      expect(verifyWebhookSignature('another-secret-0123456789', { timestamp, signature }, req.body)).toBe(false);
+      expect(verifyWebhookSignature(endpoint.secret, { timestamp, signature }, req.body.replace('BOOKING', 'BOOKINK'))).toBe(false);
+      expect(JSON.parse(req.body)).toMatchObject({ id: row.id, type: 'BOOKING_CONFIRMED', data: { bookingId, status: 'confirmed', userId: member.id } });
+    }
+    // Retries send the same bytes.
+    expect(new Set(r.requests.map((q) => q.body)).size).toBe(1);
+
+    // The admin sees it, with attempts and final status; the secret is nowhere in Redis job data.
+    const list = await stack.request('GET', `/api/v1/webhooks/${endpoint.id}/deliveries`, { as: admin });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatchObject({ page: 1, pageSize: 10, total: 1, items: [{ eventId: row.id, status: 'delivered', attempts: 3, statusCode: 200 }] });
+    const job = await stack.queues.notifications.getJob(notificationJobId.webhook(row.id, endpoint.id));
+    expect(JSON.stringify(job!.data)).not.toContain(endpoint.secret);
+  });
+
+  it('an email that keeps failing lands on the dead-letter queue after its last attempt', async () => {
+    const { space } = await seedSpace(stack);
+    const bouncing = { ...makeUser('member'), email: `bounce-${randomUUID().slice(0, 8)}@example.test` };
+    const bookingId = await bookAndWait(bouncing, space.id, 70);
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+    const emailJob = notificationJobId.email(row.id, bouncing.id);
+
+    const letter = await until('the dead letter', () => stack.queues.deadLetter.getJob(notificationJobId.deadLetter(emailJob)));
+    expect(letter).toMatchObject({ name: 'email.send', data: { queue: 'notifications', jobId: emailJob, attemptsMade: 3 } });
+    expect(letter.data.failedReason).toMatch(/550 mailbox unavailable/);
+    await until('the email job to be failed', async () => (await jobState(emailJob))?.state === 'failed');
+    expect(mail.refused.filter((m) => m.headers?.['X-Event-Id'] === row.id)).toHaveLength(3);
+    expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'failed', attempts: 3, lastError: expect.stringMatching(/550/) });
+    // The in-app notification does not depend on the email.
+    expect(await em().count(NotificationSchema, { outboxId: row.id })).toBe(1);
+  });
+});
+
+describe('in-app notifications API', () => {
+  it('lists only my own notifications; another user’s id is a 404', async () => {
+    const { space } = await seedSpace(stack);
+    const alice = makeUser('member', 'alice');
+    const bob = makeUser('member', 'bob');
+    const aliceBooking = await bookAndWait(alice, space.id, 80);
+    const bobBooking = await bookAndWait(bob, space.id, 82);
+    const aliceRow = await outboxOf(aliceBooking, 'BOOKING_CREATED');
+    const bobRow = await outboxOf(bobBooking, 'BOOKING_CREATED');
+    await until('both notifications', async () => (await em().count(NotificationSchema, { outboxId: { $in: [aliceRow.id, bobRow.id] } })) === 2);
+
+    const mine = await stack.request('GET', '/api/v1/notifications', { as: alice });
+    expect(mine.status).toBe(200);
+    expect(mine.body.total).toBe(1);
+    expect(mine.body.items).toEqual([
+      expect.objectContaining({ type: 'BOOKING_CREATED', title: 'Booking received', readAt: null, data: expect.objectContaining({ bookingId: aliceBooking, userId: alice.id }) }),
+    ]);
+    const bobs = await stack.request('GET', '/api/v1/notifications', { as: bob });
+    expect(bobs.body.items.map((n: { data: { bookingId: string } }) => n.data.bookingId)).toEqual([bobBooking]);
+
+    // Not even staff see someone else's notifications.
+    const staffView = await stack.request('GET', '/api/v1/notifications', { as: staff });
+    expect(staffView.body.items.some((n: { data: { userId: string } }) => n.data.userId !== staff.id)).toBe(false);
+
+    const stolen = await stack.request('POST', `/api/v1/notifications/${mine.body.items[0].id}/read`, { as: bob });
+    expect(stolen.status).toBe(404);
+    expect(stolen.body.error.code).toBe('not_found');
+    expect((await em().findOneOrFail(NotificationSchema, mine.body.items[0].id)).readAt).toBeNull();
+  });
+
+  it('marks read (idempotent), filters unread, paginates newest first', async () => {
+    const { space } = await seedSpace(stack);
+    const carol = makeUser('member', 'carol');
+    const bookingId = await bookAndWait(carol, space.id, 90);
+    await act(stack, staff, bookingId, 'confirm');
+    await act(stack, carol, bookingId, 'cancel', { reason: 'plans changed <b>' });
+    await until('three notifications', async () => (await stack.request('GET', '/api/v1/notifications', { as: carol })).body.total === 3);
+
+    const page1 = await stack.request('GET', '/api/v1/notifications?page=1&pageSize=2', { as: carol });
+    expect(page1.body).toMatchObject({ page: 1, pageSize: 2, total: 3 });
+    expect(page1.body.items).toHaveLength(2);
+    const page2 = await stack.request('GET', '/api/v1/notifications?page=2&pageSize=2', { as: carol });
+    expect(page2.body.items).toHaveLength(1);
+    const all = [...page1.body.items, ...page2.body.items];
+    expect(new Set(all.map((n: { id: string }) => n.id)).size).toBe(3);
+    expect(all.map((n: { type: string }) => n.type).sort()).toEqual(['BOOKING_CANCELLED', 'BOOKING_CONFIRMED', 'BOOKING_CREATED']);
+    const created = all.map((n: { createdAt: string }) => Date.parse(n.createdAt));
+    expect(created).toEqual([...created].sort((x, y) => y - x));
+    const cancelled = all.find((n: { type: string }) => n.type === 'BOOKING_CANCELLED');
+    expect(cancelled.body).toContain('plans changed <b>');
+    expect(cancelled.data.reason).toBe('plans changed <b>');
+
+    const target = all[0];
+    const read = await stack.request('POST', `/api/v1/notifications/${target.id}/read`, { as: carol });
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ id: target.id, readAt: expect.any(String) });
+    const again = await stack.request('POST', `/api/v1/notifications/${target.id}/read`, { as: carol });
+    expect(again.body.readAt).toBe(read.body.readAt);
+
+    const unread = await stack.request('GET', '/api/v1/notifications?unread=true', { as: carol });
+    expect(unread.body.total).toBe(2);
+    expect(unread.body.items.some((n: { id: string }) => n.id === target.id)).toBe(false);
+    expect((await stack.request('GET', '/api/v1/notifications?unread=false', { as: carol })).body.total).toBe(3);
+
+    // The cancellation email escapes the reason in HTML and keeps it in the text part.
+    const cancelRow = await outboxOf(bookingId, 'BOOKING_CANCELLED');
+    const [email] = await until('the cancellation email', () => (mail.sentFor(cancelRow.id).length ? mail.sentFor(cancelRow.id) : undefined));
+    expect(email!.to).toBe(carol.email);
+    expect(email!.html).toContain('plans changed &lt;b&gt;');
+    expect(email!.html).not.toContain('plans changed <b>');
+    expect(email!.text).toContain('plans changed <b>');
+
+    expect((await stack.request('GET', '/api/v1/notifications?unread=maybe', { as: carol })).status).toBe(400);
+    expect((await stack.request('POST', `/api/v1/notifications/${randomUUID()}/read`, { as: carol })).status).toBe(404);
+  });
+});
+
+describe('webhook endpoints API', () => {
+  it('admins register and list endpoints; URLs must be http(s); secrets are never returned', async () => {
+    const { workspace } = await seedSpace(stack);
+    const body = { url: 'https://hooks.example.test/in', secret: 'a-very-secret-value-123', eventTypes: ['BOOKING_CREATED', 'BOOKING_CREATED', 'BOOKING_CANCELLED'] };
+
+    expect((await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: member, body })).status).toBe(403);
+    expect((await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: staff, body })).status).toBe(403);
+    expect((await stack.request('POST', `/api/v1/workspaces/${randomUUID()}/webhooks`, { as: admin, body })).status).toBe(404);
+
+    for (const url of ['ftp://hooks.example.test/in', 'javascript:alert(1)', 'not a url', 'file:///etc/passwd']) {
+      const bad = await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin, body: { ...body, url } });
+      expect(bad.status, url).toBe(400);
+      expect(bad.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'url' })]));
+    }
+    const badTypes = await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin, body: { ...body, eventTypes: ['BOOKING_EXPLODED'] } });
+    expect(badTypes.status).toBe(400);
+    expect((await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin, body: { ...body, eventTypes: [] } })).status).toBe(400);
+    expect((await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin, body: { ...body, secret: 'short' } })).status).toBe(400);
+
+    const created = await stack.request('POST', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin, body });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ workspaceId: workspace.id, url: body.url, eventTypes: ['BOOKING_CREATED', 'BOOKING_CANCELLED'], active: true });
+    expect(JSON.stringify(created.body)).not.toContain(body.secret);
+
+    const list = await stack.request('GET', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: admin });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatchObject({ total: 1, items: [{ id: created.body.id }] });
+    expect(JSON.stringify(list.body)).not.toContain(body.secret);
+    expect((await stack.request('GET', `/api/v1/workspaces/${workspace.id}/webhooks`, { as: member })).status).toBe(403);
+
+    const deliveries = await stack.request('GET', `/api/v1/webhooks/${created.body.id}/deliveries?page=1&pageSize=5`, { as: admin });
+    expect(deliveries.body).toEqual({ items: [], page: 1, pageSize: 5, total: 0 });
+    expect((await stack.request('GET', `/api/v1/webhooks/${created.body.id}/deliveries`, { as: staff })).status).toBe(403);
+    expect((await stack.request('GET', `/api/v1/webhooks/${randomUUID()}/deliveries`, { as: admin })).status).toBe(404);
+  });
+
+  it('the dead-letter queue is one of the queues Bull Board shows', () => {
+    expect(stack.queues.deadLetter.name).toBe('notifications-dead-letter');
+  });
+});

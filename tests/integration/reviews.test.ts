@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toRefusal } from '../../src/commands/run-command.js';
+import { BookingReviewSchema } from '../../src/db/entities/index.js';
+import { runSweep } from '../../src/maintenance/sweeps.js';
+import { act, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { makeUser, startStack, type Stack, type TestUser } from '../helpers/stack.js';
+
+let stack: Stack;
+let spaceId: string;
+const member = makeUser('member');
+const staff = makeUser('staff');
+
+beforeAll(async () => {
+  stack = await startStack({ env: { COMMAND_CONCURRENCY: '10' } });
+  spaceId = (await seedSpace(stack)).space.id;
+});
+afterAll(() => stack?.close());
+
+const em = () => stack.orm.em.fork();
+let hoursAhead = 24;
+
+/** A booking of `user`, confirmed, then completed by the auto-complete sweep (clock injected past its end). */
+async function completedBooking(user: TestUser = member, space = spaceId): Promise<string> {
+  hoursAhead += 2;
+  const window = hourlySlot(hoursAhead);
+  const created = await createBooking(stack, user, space, window);
+  const id = created.body.result.bookingId;
+  await act(stack, staff, id, 'confirm');
+  await runSweep(stack.orm, 'sweep.auto-complete', new Date(Date.parse(window.endsAt) + 60_000), stack.hooks);
+  return id;
+}
+
+const review = (user: TestUser, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  stack.request('POST', '/api/v1/booking/reviews', { as: user, wait: 10, body, headers });
+
+describe('reviews: POST /booking/reviews is a command', () => {
+  it('reviews a completed booking: 202 with ids, then listed by booking and by space with the average', async () => {
+    const bookingId = await completedBooking();
+    const accepted = await stack.request('POST', '/api/v1/booking/reviews', { as: member, body: { bookingId, rating: 4, comment: 'Quiet and bright' } });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body).toMatchObject({ jobId: expect.any(String), reviewId: expect.any(String), bookingId });
+    expect(await waitForJob(stack, member, accepted.body.jobId)).toMatchObject({ state: 'completed', result: { reviewId: accepted.body.reviewId, status: 'published' } });
+    const done = await review(member, { bookingId, rating: 4, comment: 'Quiet and bright' });
+    // A second request without a key is a second command: refused, one per booking.
+    expect(done.body).toMatchObject({ state: 'failed', error: { code: 'already_reviewed' } });
+
+    const byBooking = await stack.request('GET', `/api/v1/booking/reviews?bookingId=${bookingId}`, { as: makeUser('member') });
+    expect(byBooking.status).toBe(200);
+    expect(byBooking.body).toMatchObject({
+      total: 1,
+      spaceId,
+      items: [{ id: accepted.body.reviewId, bookingId, spaceId, userId: member.id, rating: 4, comment: 'Quiet and bright' }],
+      averageRating: 4,
+      ratingCount: 1,
+    });
+
+    const second = await completedBooking();
+    expect((await review(member, { bookingId: second, rating: 5 })).body).toMatchObject({ state: 'completed', result: { bookingId: second, status: 'published' } });
+    const bySpace = await stack.request('GET', `/api/v1/booking/reviews?spaceId=${spaceId}`, { as: staff });
+    expect(bySpace.body).toMatchObject({ total: 2, averageRating: 4.5, ratingCount: 2 });
+    expect(bySpace.body.items.map((r: { rating: number }) => r.rating)).toEqual([5, 4]);
+  });
+
+  it('refuses a booking that is not completed (invalid_transition)', async () => {
+    const created = await createBooking(stack, member, spaceId, hourlySlot(500));
+    const res = await review(member, { bookingId: created.body.result.bookingId, rating: 5 });
+    expect(res.body).toMatchObject({ state: 'failed', error: { code: 'invalid_transition' } });
+    expect(res.body.attemptsMade).toBe(1);
+  });
+
+  it('one review per booking, also when two race', async () => {
+    const bookingId = await completedBooking();
+    const res = await Promise.all([review(member, { bookingId, rating: 3 }), review(member, { bookingId, rating: 2 })]);
+    expect(res.map((r) => r.body.state).sort()).toEqual(['completed', 'failed']);
+    expect(res.find((r) => r.body.state === 'failed')!.body.error.code).toBe('already_reviewed');
+    expect(await em().count(BookingReviewSchema, { bookingId })).toBe(1);
+
+    // Behind the handler's check, the database refuses a second row, and the refusal reads already_reviewed.
+    const existing = await em().findOneOrFail(BookingReviewSchema, { bookingId });
+    const fork = em();
+    fork.create(BookingReviewSchema, { ...existing, id: crypto.randomUUID() });
+    const e = await fork.flush().then(() => undefined, (err: unknown) => err);
+    expect(toRefusal(e)?.code).toBe('already_reviewed');
+  });
+
+  it('an Idempotency-Key replay returns the first result', async () => {
+    const bookingId = await completedBooking();
+    const headers = { 'idempotency-key': `review-${bookingId}` };
+    const first = await review(member, { bookingId, rating: 5 }, headers);
+    const again = await review(member, { bookingId, rating: 5 }, headers);
+    expect(again.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    expect(await em().count(BookingReviewSchema, { bookingId })).toBe(1);
+  });
+
+  it('ratings outside 1–5, missing fields and unknown keys are 400 and enqueue nothing', async () => {
+    const bookingId = await completedBooking();
+    for (const body of [
+      { bookingId, rating: 0 },
+      { bookingId, rating: 6 },
+      { bookingId, rating: 4.5 },
+      { bookingId },
+      { bookingId, rating: 4, stars: 4 },
+    ]) {
+      const res = await review(member, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.body.error.code).toBe('validation_error');
+    }
+    expect(await em().count(BookingReviewSchema, { bookingId })).toBe(0);
+  });
+
+  it("only the owner reviews: another member gets 404, staff's job fails forbidden", async () => {
+    const bookingId = await completedBooking();
+    expect((await review(makeUser('member'), { bookingId, rating: 1 })).status).toBe(404);
+    expect((await review(staff, { bookingId, rating: 1 })).body).toMatchObject({ state: 'failed', error: { code: 'forbidden' } });
+    expect(await em().count(BookingReviewSchema, { bookingId })).toBe(0);
+  });
+
+  it('GET needs bookingId or spaceId, and 404s an unknown one', async () => {
+    expect((await stack.request('GET', '/api/v1/booking/reviews', { as: member })).status).toBe(400);
+    expect((await stack.request('GET', `/api/v1/booking/reviews?spaceId=${crypto.randomUUID()}`, { as: member })).status).toBe(404);
+    expect((await stack.request('GET', `/api/v1/booking/reviews?bookingId=${crypto.randomUUID()}`, { as: member })).status).toBe(404);
+    const empty = await seedSpace(stack);
+    expect((await stack.request('GET', `/api/v1/booking/reviews?spaceId=${empty.space.id}`, { as: member })).body).toMatchObject({ items: [], total: 0, averageRating: null, ratingCount: 0 });
+  });
+});

@@ -1,0 +1,219 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
+import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { metricValue } from '../helpers/prometheus.js';
+import { makeUser, REDIS_URL, startStack, TEST_JWT_SECRET, type Stack } from '../helpers/stack.js';
+
+/**
+ * Graceful shutdown of the real worker process (`workers/worker.ts`, spawned through tsx). A job is made long
+ * without any hook in production code: the test holds the booking's row lock (SELECT … FOR UPDATE in its own
+ * transaction), so the worker's command waits on it inside its transaction.
+ */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+let stack: Stack;
+let spaceId: string;
+const member = makeUser('member');
+const staff = makeUser('staff');
+const children: ChildProcess[] = [];
+const lockers: pg.Client[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ worker: false });
+  spaceId = (await seedSpace(stack)).space.id;
+});
+afterEach(async () => {
+  for (const c of lockers.splice(0)) await c.end().catch(() => {});
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+afterAll(() => stack?.close());
+
+async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A process entrypoint (the worker by default) with this file's database and queue prefix; its JSON log lines are collected. */
+function spawnWorker(env: Record<string, string> = {}, entry = 'workers/worker.ts') {
+  const lines: Record<string, any>[] = [];
+  let stderr = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      DATABASE_URL: stack.config.db.url,
+      REDIS_URL,
+      QUEUE_PREFIX: stack.config.queue.prefix,
+      JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: 'info',
+      HEALTH_PORT: '0',
+      HOST: '127.0.0.1',
+      COMMAND_CONCURRENCY: '2',
+      DATABASE_POOL_MAX: '4',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let pending = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const p of parts) {
+      try {
+        lines.push(JSON.parse(p));
+      } catch {
+        /* not a log line */
+      }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const logged = (msg: string) => until(`worker log "${msg}" (stderr: ${stderr.slice(-500)})`, () => lines.find((l) => l.msg === msg));
+  return {
+    child,
+    lines,
+    exited,
+    logged,
+    /** Resolves with the health port once the process is fully started (the health server starts last). */
+    ready: async () => (await until(`worker start (stderr: ${stderr.slice(-500)})`, () => lines.find((l) => typeof l.healthPort === 'number'))).healthPort as number,
+  };
+}
+
+const em = () => stack.orm.em.fork();
+
+/** Holds the booking's row lock in a transaction of the test's own, until released. */
+async function lockBooking(bookingId: string) {
+  const client = new pg.Client({ connectionString: stack.config.db.url });
+  lockers.push(client);
+  await client.connect();
+  await client.query('begin');
+  await client.query('select id from bookings where id = $1 for update', [bookingId]);
+  return { release: (how: 'commit' | 'rollback' = 'rollback') => client.query(how) };
+}
+
+/** Some other session of this database waits for a row lock (the worker's command, inside its transaction). */
+const someoneWaitsOnLock = async () =>
+  (
+    await stack.orm.em
+      .fork()
+      .getConnection()
+      .execute(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)
+  )[0].n > 0;
+
+async function pendingBooking(hoursAhead: number) {
+  const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(hoursAhead) } });
+  expect(res.status).toBe(202);
+  expect(await waitForJob(stack, member, res.body.jobId, 30_000)).toMatchObject({ state: 'completed', result: { status: 'pending' } });
+  return res.body.bookingId as string;
+}
+
+describe('worker process, SIGTERM', () => {
+  it('while idle: stops at once and exits 0', async () => {
+    const worker = spawnWorker();
+    const port = await worker.ready();
+    // The same start checks as every process: the queue Redis's eviction policy.
+    expect(worker.lines.find((l) => l.msg === 'queue Redis maxmemory-policy is noeviction')).toBeTruthy();
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', migrations: 'ok' } });
+
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect(worker.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+  });
+
+  it('during a long job: the job finishes, exactly once, then the process exits 0', async () => {
+    const worker = spawnWorker();
+    const port = await worker.ready();
+    const bookingId = await pendingBooking(30);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metricValue(metrics, 'jobs_total', { name: 'booking.create', outcome: 'completed' })).toBe(1);
+
+    const lock = await lockBooking(bookingId);
+    const confirm = await stack.request('POST', `/api/v1/booking/bookings/${bookingId}/confirm`, { as: staff });
+    expect(confirm.status).toBe(202);
+    const jobId: string = confirm.body.jobId;
+    await until('the confirm job to block on the row lock', someoneWaitsOnLock);
+    expect(await stack.queues.commands.getJobState(jobId)).toBe('active');
+
+    worker.child.kill('SIGTERM');
+    await worker.logged('shutting down');
+    // Still draining: the process waits for its active job, which waits for the lock. Nothing is applied yet.
+    expect(worker.child.exitCode).toBeNull();
+    expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('pending');
+
+    await lock.release('commit');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    expect(worker.lines.find((l) => l.msg === 'stopped')).toBeTruthy();
+
+    expect(await waitForJob(stack, staff, jobId)).toMatchObject({ state: 'completed', result: { bookingId, status: 'confirmed' } });
+    const booking = await em().findOneOrFail(BookingSchema, bookingId);
+    expect(booking.status).toBe('confirmed');
+    expect(await em().count(BookingEventSchema, { bookingId, action: 'confirm' })).toBe(1);
+    expect(await em().count(BookingEventSchema, { commandId: jobId })).toBe(1);
+    expect(await em().count(OutboxSchema, { aggregateId: bookingId, eventType: 'BOOKING_CONFIRMED' })).toBe(1);
+    expect(await em().count(ProcessedCommandSchema, { id: jobId })).toBe(1);
+  });
+
+  it('past the shutdown budget: exits 1 and the cut-off job left nothing half-applied (it is redelivered later)', async () => {
+    const worker = spawnWorker({ SHUTDOWN_TIMEOUT_MS: '300' });
+    await worker.ready();
+    const bookingId = await pendingBooking(40);
+    const lock = await lockBooking(bookingId);
+    const confirm = await stack.request('POST', `/api/v1/booking/bookings/${bookingId}/confirm`, { as: staff });
+    const jobId: string = confirm.body.jobId;
+    await until('the confirm job to block on the row lock', someoneWaitsOnLock);
+
+    worker.child.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 1, signal: null });
+    expect(worker.lines.find((l) => l.msg === 'shutdown timed out; exiting')).toBeTruthy();
+
+    // The dead worker's transaction can never commit: once the lock is free its session finds the client gone.
+    await lock.release('rollback');
+    await until('the dead worker session to end', async () => !(await someoneWaitsOnLock()) && (await otherSessionsInTransaction()) === 0);
+    expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('pending');
+    expect(await em().count(BookingEventSchema, { bookingId, action: 'confirm' })).toBe(0);
+    expect(await em().count(OutboxSchema, { aggregateId: bookingId, eventType: 'BOOKING_CONFIRMED' })).toBe(0);
+    expect(await em().count(ProcessedCommandSchema, { id: jobId })).toBe(0);
+    // Still active in Redis under the dead worker's lock: BullMQ's stalled-job check hands it to a worker again.
+    expect(await stack.queues.commands.getJobState(jobId)).toBe('active');
+  });
+});
+
+describe('scheduler process', () => {
+  it('serves its health endpoints on HEALTH_PORT, sweeps included in /readyz, and stops on SIGTERM with exit 0', async () => {
+    const scheduler = spawnWorker({}, 'workers/scheduler.ts');
+    const port = await scheduler.ready();
+    expect(scheduler.lines.find((l) => l.msg === 'queue Redis maxmemory-policy is noeviction')).toBeTruthy();
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const body = await ready.json();
+    expect(ready.status, JSON.stringify(body)).toBe(200);
+    expect(body.checks).toMatchObject({ postgres: 'ok', redis: 'ok', migrations: 'ok', sweeps: 'ok' });
+    // Its sweeps run at once, and their last success reaches its /metrics.
+    await until('a sweep to succeed', async () =>
+      metricValue(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), 'maintenance_sweep_last_success_timestamp_seconds', { sweep: 'sweep.expire' }) > 0,
+    );
+    scheduler.child.kill('SIGTERM');
+    expect(await scheduler.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
+/** Sessions of this database, other than the caller's, that are inside a transaction. */
+const otherSessionsInTransaction = async () =>
+  (
+    await stack.orm.em
+      .fork()
+      .getConnection()
+      .execute(`select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`)
+  )[0].n as number;
