@@ -15,8 +15,10 @@ export interface OpenLoopResult {
   sent: number;
   /** POST sent → job completed (QueueEvents 'completed' seen by this process), every request. */
   completed: number[];
-  /** POST with `Prefer: wait=5` sent → 200 with state completed received. */
+  /** POST with `Prefer: wait=5` sent → answer received (200 when the job finished in time, else 202 after ~5 s). */
   waitRoundTrip: number[];
+  /** `Prefer: wait=5` requests answered 202: the job had not finished within 5 s. */
+  waitTimeouts: number;
   failures: string[];
   achievedRate: number;
 }
@@ -26,6 +28,7 @@ export interface LatencySummary {
   p99: number;
   waitP50: number;
   waitP99: number;
+  waitTimeouts: number;
   failures: number;
 }
 
@@ -35,6 +38,7 @@ export function summarize(r: OpenLoopResult): LatencySummary {
     p99: percentile(r.completed, 99),
     waitP50: percentile(r.waitRoundTrip, 50),
     waitP99: percentile(r.waitRoundTrip, 99),
+    waitTimeouts: r.waitTimeouts,
     failures: r.failures.length,
   };
 }
@@ -82,6 +86,7 @@ export async function openLoop(opts: {
   const sent: Sent[] = [];
   const failures: string[] = [];
   const roundTrips: number[] = [];
+  let waitTimeouts = 0;
   const inflight = new Set<Promise<void>>();
 
   const fire = (i: number) => {
@@ -108,10 +113,12 @@ export async function openLoop(opts: {
             try {
               const json = JSON.parse(text) as { jobId?: string; id?: string; state?: string };
               rec.jobId = json.jobId ?? json.id;
-              if (wait) {
-                if (res.statusCode === 200 && json.state === 'completed') roundTrips.push(doneAt - rec.at);
-                else failures.push(`wait: ${res.statusCode} ${text.slice(0, 200)}`);
-              } else if (res.statusCode !== 202) failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
+              if (wait && res.statusCode === 200 && json.state === 'completed') roundTrips.push(doneAt - rec.at);
+              else if (wait && res.statusCode === 202) {
+                roundTrips.push(doneAt - rec.at);
+                waitTimeouts++;
+              } else if (wait) failures.push(`wait: ${res.statusCode} ${text.slice(0, 200)}`);
+              else if (res.statusCode !== 202) failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
             } catch {
               failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
             }
@@ -144,7 +151,8 @@ export async function openLoop(opts: {
   await waitUntil(
     'every job of the steady load to finish',
     () => withJob.every((s) => opts.watch.completedAt.has(s.jobId!) || opts.watch.failed.has(s.jobId!)),
-    20_000,
+    // A worker slower than the offered rate leaves a backlog: give it time to drain rather than fail.
+    30_000 + 50 * withJob.length,
   ).catch((e) => failures.push(String(e)));
   agent.destroy();
 
@@ -154,5 +162,5 @@ export async function openLoop(opts: {
     if (at !== undefined) completed.push(at - s.at);
     else if (opts.watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${opts.watch.failed.get(s.jobId!)}`);
   }
-  return { sent: i, completed, waitRoundTrip: roundTrips, failures, achievedRate };
+  return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate };
 }

@@ -46,6 +46,10 @@ const EnvSchema = z
     HEALTH_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
     SWEEP_STALE_FACTOR: z.coerce.number().min(1).max(1000).default(3),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    // BullMQ job locks of the command and notification workers: a job whose worker died (SIGKILL, lost host) is
+    // found stalled by the next check after its lock lapses, and handed to a worker again (the inbox makes it safe).
+    WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
+    WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
     // carts: how long an add-item holds its slot (fractions allowed: 0.5 = 30 s), and when an untouched cart is abandoned
     CART_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
     CART_IDLE_MINUTES: z.coerce.number().positive().max(30 * 24 * 60).default(60),
@@ -96,6 +100,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       backoffMs: env.COMMAND_BACKOFF_MS,
       keepCompleted: { age: env.JOB_KEEP_COMPLETED_SECONDS, count: env.JOB_KEEP_COMPLETED_COUNT },
       keepFailed: { age: env.JOB_KEEP_FAILED_SECONDS, count: env.JOB_KEEP_FAILED_COUNT },
+      lockDurationMs: env.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     },
     // Development-only fallbacks; production is refused above without real values.
     auth: { jwtSecret: env.JWT_SECRET ?? 'dev-only-secret-change-me-0123456789' },

@@ -8,7 +8,14 @@ import { Guest, IsoDateTime, Pagination, Text, Uuid } from './schemas.js';
 /** Request and response shapes of carts, checkout, promo codes and reviews. */
 
 // ---- cart ----
-export const RemoveCartItemInput = z.strictObject({ itemId: Uuid }).openapi('RemoveCartItemInput');
+/** Whose cart: staff and admin may name any user; a member may only name themselves (anyone else is 403). */
+const CartOwner = Uuid.optional().openapi({ description: "Whose cart (staff and admin only; default: the caller's own)" });
+
+export const CartQuery = z.object({ userId: CartOwner });
+
+export const RemoveCartItemInput = z.strictObject({ itemId: Uuid, userId: CartOwner }).openapi('RemoveCartItemInput');
+
+export const ClearCartInput = z.strictObject({ userId: CartOwner }).openapi('ClearCartInput');
 
 export const CheckoutInput = z
   .strictObject({

@@ -45,13 +45,25 @@ const result = (booking: Booking, extra: Record<string, unknown> = {}): CommandR
   ...extra,
 });
 
-const create: CommandHandler<'booking.create'> = async (ctx, p) => {
+/**
+ * The checks every new claim on a space passes (booking create, cart add-item): the space exists and is bookable,
+ * the window obeys the time rules of the workspace's zone, and the party fits.
+ */
+export async function checkRequestedSlot(
+  ctx: CommandContext,
+  p: { spaceId: string; bookingType: Booking['bookingType']; startsAt: string; endsAt: string; attendees: number; guests: unknown[] },
+) {
   const { space, workspace } = await loadSpace(ctx, p.spaceId);
   if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
   const startsAt = new Date(p.startsAt);
   const endsAt = new Date(p.endsAt);
   validateBookingWindow({ bookingType: p.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
   validateAttendees(p.attendees, space.capacity, p.guests.length);
+  return { space, workspace, startsAt, endsAt };
+}
+
+const create: CommandHandler<'booking.create'> = async (ctx, p) => {
+  const { space, workspace, startsAt, endsAt } = await checkRequestedSlot(ctx, p);
   const quote = price({ bookingType: p.bookingType, startsAt, endsAt }, space, workspace);
 
   const booking = ctx.em.create(BookingSchema, {

@@ -20,15 +20,17 @@ import {
 import { DomainError, isDomainError } from '../domain/errors.js';
 import { allocateDiscount, assertPromoUsable, exhausted, normalizePromoCode } from '../domain/promo.js';
 import { validateAttendees, validateBookingWindow } from '../domain/time-rules.js';
-import type { CommandName, CommandResult } from '../jobs/catalogue.js';
+import type { Actor, CommandName, CommandResult } from '../jobs/catalogue.js';
 import { paymentProvider } from '../payments/payment-provider.js';
-import { loadSpace, price, type CommandHandler } from './booking.commands.js';
+import { checkRequestedSlot, loadSpace, price, type CommandHandler } from './booking.commands.js';
 import { clearExpiredHolds, convertHold, tryClaim } from './claims.js';
 import type { CommandContext } from './context.js';
 
 /**
- * Cart commands. Each acts on the actor's own active cart, locked FOR UPDATE, so commands on one cart run one after
- * another. Adding an item places a hold (a `reservations` row of kind 'hold' with `expiresAt`) that the EXCLUDE
+ * Cart commands. Each acts on one user's active cart, locked FOR UPDATE, so commands on one cart run one after
+ * another: the actor's own, or for remove-item and clear a member's named by `userId` (staff and admin only).
+ * Add-item and checkout are always the actor's own (a checkout books and pays for its cart's owner).
+ * Adding an item places a hold (a `reservations` row of kind 'hold' with `expiresAt`) that the EXCLUDE
  * constraint defends like any booking; checkout turns every hold into a confirmed booking in one transaction.
  */
 
@@ -58,8 +60,18 @@ async function lockOrCreateCart(ctx: CommandContext, userId: string): Promise<Ca
 
 async function requireActiveCart(ctx: CommandContext, userId: string): Promise<Cart> {
   const cart = await lockActiveCart(ctx, userId);
-  if (!cart) throw new DomainError('not_found', 'You have no active cart');
+  if (!cart) throw new DomainError('not_found', userId === ctx.actor?.id ? 'You have no active cart' : `User ${userId} has no active cart`);
   return cart;
+}
+
+/**
+ * Whose cart the command acts on: the actor's own unless `userId` names another user, which only staff and admin
+ * may (checked here whatever the API let through; a member's job fails `forbidden`).
+ */
+function cartOwner(ctx: CommandContext, p: { actor: Actor; userId?: string | undefined }): string {
+  if (p.userId === undefined || p.userId === p.actor.id) return p.actor.id;
+  ctx.requireStaff("act on another user's cart");
+  return p.userId;
 }
 
 /** Deletes an item's hold if it still has one (a hold already swept or taken over is simply gone). */
@@ -76,12 +88,7 @@ const cartResult = (cart: Cart | null, status: string, extra: Record<string, unk
 });
 
 const addItem: CommandHandler<'cart.add-item'> = async (ctx, p) => {
-  const { space, workspace } = await loadSpace(ctx, p.spaceId);
-  if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
-  const startsAt = new Date(p.startsAt);
-  const endsAt = new Date(p.endsAt);
-  validateBookingWindow({ bookingType: p.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
-  validateAttendees(p.attendees, space.capacity, p.guests.length);
+  const { space, workspace, startsAt, endsAt } = await checkRequestedSlot(ctx, p);
 
   const cart = await lockOrCreateCart(ctx, p.actor.id);
   // One workspace per cart: one currency, one tax rate, and the workspace's promo codes apply to all of it.
@@ -124,7 +131,7 @@ const addItem: CommandHandler<'cart.add-item'> = async (ctx, p) => {
 };
 
 const removeItem: CommandHandler<'cart.remove-item'> = async (ctx, p) => {
-  const cart = await requireActiveCart(ctx, p.actor.id);
+  const cart = await requireActiveCart(ctx, cartOwner(ctx, p));
   const item = await ctx.em.findOne(CartItemSchema, { id: p.itemId, cartId: cart.id });
   if (!item) throw new DomainError('not_found', `Cart item ${p.itemId} not found`);
   await releaseHold(ctx, item);
@@ -135,7 +142,7 @@ const removeItem: CommandHandler<'cart.remove-item'> = async (ctx, p) => {
 };
 
 const clear: CommandHandler<'cart.clear'> = async (ctx, p) => {
-  const cart = await lockActiveCart(ctx, p.actor.id);
+  const cart = await lockActiveCart(ctx, cartOwner(ctx, p));
   if (!cart) return cartResult(null, 'empty', { removed: 0 });
   const items = await ctx.em.find(CartItemSchema, { cartId: cart.id });
   for (const item of items) await releaseHold(ctx, item);

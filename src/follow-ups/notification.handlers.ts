@@ -1,9 +1,10 @@
 import type { BulkJobOptions, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config.js';
-import { EmailSendSchema, NotificationSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
+import { EmailSendSchema, GuestSchema, NotificationSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
 import type { Orm } from '../db/orm.js';
 import {
+  emailRecipientKey,
   notificationJobId,
   type BookingEventJobData,
   type BookingEventType,
@@ -12,13 +13,14 @@ import {
 } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
 import type { EmailChannel } from './email.js';
-import { renderEmail, renderNotification } from './templates.js';
+import { renderEmail, renderGuestEmail, renderNotification } from './templates.js';
 import { postWebhook, webhookBody } from './webhooks.js';
 
 /**
  * Handlers of the `notifications` queue, one per job name. Each is idempotent on its own record:
- * - a booking event writes one Notification (unique outbox id) and fans out one email job and one webhook job per
- *   matching endpoint, with job ids derived from the outbox id, so a replay adds nothing twice;
+ * - a booking event writes one Notification (unique outbox id) for the member and fans out one email job for the
+ *   member, one per guest of the booking and one webhook job per matching endpoint, with job ids derived from the
+ *   outbox id and the recipient or endpoint, so a replay adds nothing twice;
  * - an email is claimed in `email_sends` before it is sent and never sent again once recorded `sent`;
  * - a webhook delivery row (unique endpoint + outbox id) counts attempts and ends `delivered` or `failed`.
  * Handlers return what they did ("already done" is an outcome); faults worth retrying throw.
@@ -73,7 +75,13 @@ export function createNotificationHandlers(deps: NotificationDeps): Notification
   };
 }
 
-/** In-app notification + fan-out. Always fans out (a crash after the insert must not lose the email or webhooks). */
+/**
+ * In-app notification + fan-out. Always fans out (a crash after the insert must not lose the email or webhooks).
+ * The booking's guests are read here, by booking id, when the event is handled (guests never change once a booking
+ * exists, so a replay finds the same ones). A guest whose address is the member's, or an earlier guest's, is skipped
+ * (compared case-insensitively): one event sends at most one email per address, so `email_sends` (unique outbox id +
+ * address) records each send apart.
+ */
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData): Promise<JobOutcome> {
   const { outboxId, payload } = data;
   const em = deps.orm.em.fork();
@@ -122,18 +130,32 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
   }
 
   const { email, webhook } = deps.config.followUps;
-  const jobs: { name: NotificationJobName; data: unknown; opts: BulkJobOptions }[] = [];
+  const emailJobs: NotificationJobData<'email.send'>[] = [];
+  const addresses = new Set<string>();
   const hasEmail = payload.userEmail.includes('@');
   if (hasEmail) {
-    const emailJob: NotificationJobData<'email.send'> = { outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload };
-    jobs.push({ name: 'email.send', data: emailJob, opts: retryOptions(deps.config, notificationJobId.email(outboxId, payload.userId), email) });
+    emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload });
+    addresses.add(payload.userEmail.toLowerCase());
   }
+  const guests = await em.find(GuestSchema, { bookingId: payload.bookingId }, { orderBy: { position: 'asc', id: 'asc' } });
+  for (const g of guests) {
+    if (addresses.has(g.email.toLowerCase())) continue;
+    addresses.add(g.email.toLowerCase());
+    emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: g.email, guest: { id: g.id, name: g.name }, payload });
+  }
+
+  const jobs: { name: NotificationJobName; data: unknown; opts: BulkJobOptions }[] = emailJobs.map((data) => ({
+    name: 'email.send',
+    data,
+    opts: retryOptions(deps.config, notificationJobId.email(outboxId, emailRecipientKey(data)), email),
+  }));
   for (const e of endpoints) {
     const webhookJob: NotificationJobData<'webhook.deliver'> = { outboxId, eventType: type, endpointId: e.id, payload };
     jobs.push({ name: 'webhook.deliver', data: webhookJob, opts: retryOptions(deps.config, notificationJobId.webhook(outboxId, e.id), webhook) });
   }
   if (jobs.length) await deps.queues.notifications.addBulk(jobs);
-  return { outcome: inserted.affectedRows === 1 ? 'created' : 'exists', emails: hasEmail ? 1 : 0, webhooks: endpoints.length };
+  const guestEmails = emailJobs.filter((j) => j.guest).length;
+  return { outcome: inserted.affectedRows === 1 ? 'created' : 'exists', emails: emailJobs.length, guestEmails, webhooks: endpoints.length };
 }
 
 /**
@@ -143,7 +165,7 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
  * once the lease has passed: that window is as small as one UPDATE.
  */
 export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>): Promise<JobOutcome> {
-  const { outboxId, eventType, to, payload } = data;
+  const { outboxId, eventType, to, guest, payload } = data;
   const connection = deps.orm.em.getConnection();
   const claimed = await connection.execute<{ id: string; attempts: number }[]>(
     `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
@@ -163,7 +185,7 @@ export async function sendEmail(deps: NotificationDeps, data: NotificationJobDat
     throw new Error(`email for event ${outboxId} is being sent by another worker; retrying later`);
   }
 
-  const content = renderEmail(eventType, payload);
+  const content = guest ? renderGuestEmail(eventType, payload, guest.name) : renderEmail(eventType, payload);
   let messageId: string;
   try {
     ({ messageId } = await deps.mailer.send({ to, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }));

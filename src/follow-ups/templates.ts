@@ -2,7 +2,8 @@ import type { BookingEventPayload, BookingEventType } from '../jobs/catalogue.js
 
 /**
  * What each booking event says to its user: the in-app notification (title, body) and the email (subject, plain
- * text, HTML). Pure functions. Every value that came from a user (names, reasons) is escaped in the HTML part.
+ * text, HTML); and, by email only, to each guest of the booking (addressed by name, told who booked). Pure
+ * functions. Every value that came from a user (names, reasons) is escaped in the HTML part.
  */
 
 export interface NotificationContent {
@@ -44,23 +45,31 @@ export function renderNotification(type: BookingEventType, e: BookingEventPayloa
   return { title: w.title, body: w.lead(e) };
 }
 
-export function renderEmail(type: BookingEventType, e: BookingEventPayload): EmailContent {
-  const w = WORDING[type];
+const reasonSuffix = (e: BookingEventPayload) => (e.reason ? ` (reason: ${e.reason})` : '');
+
+/** What each event tells a guest: the member who booked is named, the booking is theirs. */
+const GUEST_WORDING: Record<BookingEventType, Wording> = {
+  BOOKING_CREATED: {
+    title: 'You are invited',
+    lead: (e) => `${e.userName} booked ${where(e)} for ${when(e)} and listed you as a guest. The booking awaits confirmation.`,
+  },
+  BOOKING_CONFIRMED: { title: 'Booking confirmed', lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you are a guest, is confirmed.` },
+  BOOKING_CANCELLED: {
+    title: 'Booking cancelled',
+    lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you were a guest, was cancelled${reasonSuffix(e)}.`,
+  },
+  BOOKING_CHECKED_IN: { title: 'Your host checked in', lead: (e) => `${e.userName} checked in to ${where(e)}, where you are a guest, until ${formatInstant(e.endsAt)}.` },
+  BOOKING_CHECKED_OUT: { title: 'Your host checked out', lead: (e) => `${e.userName} checked out of ${where(e)}. Thank you for your visit.` },
+  BOOKING_COMPLETED: { title: 'Booking completed', lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you were a guest, is completed.` },
+};
+
+function layout(e: BookingEventPayload, w: Wording, greet: string, rows: [string, string][]): EmailContent {
   const lead = w.lead(e);
   const subject = `${w.title}: ${e.spaceName} (${formatInstant(e.startsAt)})`;
-  const rows: [string, string][] = [
-    ['Space', e.spaceName],
-    ['Workspace', e.workspaceName],
-    ['From', formatInstant(e.startsAt)],
-    ['Until', formatInstant(e.endsAt)],
-    ['Status', e.status],
-    ['Booking', e.bookingId],
-    ...(e.reason ? ([['Reason', e.reason]] as [string, string][]) : []),
-  ];
-  const text = [`Hello ${e.userName},`, '', lead, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', '— Coworking'].join('\n');
+  const text = [`Hello ${greet},`, '', lead, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', '— Coworking'].join('\n');
   const html = [
     '<!doctype html><html><body style="font-family:sans-serif">',
-    `<p>Hello ${escapeHtml(e.userName)},</p>`,
+    `<p>Hello ${escapeHtml(greet)},</p>`,
     `<p>${escapeHtml(lead)}</p>`,
     '<table>',
     ...rows.map(([k, v]) => `<tr><th align="left">${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`),
@@ -69,4 +78,26 @@ export function renderEmail(type: BookingEventType, e: BookingEventPayload): Ema
     '</body></html>',
   ].join('\n');
   return { subject, text, html };
+}
+
+const slotRows = (e: BookingEventPayload): [string, string][] => [
+  ['Space', e.spaceName],
+  ['Workspace', e.workspaceName],
+  ['From', formatInstant(e.startsAt)],
+  ['Until', formatInstant(e.endsAt)],
+  ['Status', e.status],
+];
+const reasonRow = (e: BookingEventPayload): [string, string][] => (e.reason ? [['Reason', e.reason]] : []);
+
+/** The email to the booking's member. */
+export function renderEmail(type: BookingEventType, e: BookingEventPayload): EmailContent {
+  return layout(e, WORDING[type], e.userName, [...slotRows(e), ['Booking', e.bookingId], ...reasonRow(e)]);
+}
+
+/**
+ * The email to one guest of the booking: addressed to the guest, naming the member who booked (never their email
+ * address, nor the booking id: a guest has no account to use it with).
+ */
+export function renderGuestEmail(type: BookingEventType, e: BookingEventPayload, guestName: string): EmailContent {
+  return layout(e, GUEST_WORDING[type], guestName, [...slotRows(e), ['Booked by', e.userName], ...reasonRow(e)]);
 }

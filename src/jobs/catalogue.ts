@@ -36,6 +36,9 @@ export const GuestInputSchema = z.object({ name: z.string().min(1).max(200), ema
 export type GuestInput = z.infer<typeof GuestInputSchema>;
 const guests = z.array(GuestInputSchema).max(MAX_GUESTS).default([]);
 
+/** Whose cart a cart command acts on, when not the actor's own (staff and admin only). */
+const cartOwner = z.uuid().optional();
+
 /** What a booking request and a cart item have in common. */
 const slotRequest = {
   spaceId: z.uuid(),
@@ -65,8 +68,10 @@ export const commandSchemas = {
   // Carts act on the actor's own active cart. `holdMinutes` is the API's CART_HOLD_MINUTES (a setting, not a time,
   // so an Idempotency-Key replay has the same body); the hold runs from `requestedAt`.
   'cart.add-item': z.object({ ...envelope, itemId: z.uuid(), ...slotRequest, holdMinutes: z.number().positive() }),
-  'cart.remove-item': z.object({ ...envelope, itemId: z.uuid() }),
-  'cart.clear': z.object(envelope),
+  // `userId` names whose cart (default: the actor's own); another user's cart is for staff and admin only, checked
+  // at the API and again in the worker.
+  'cart.remove-item': z.object({ ...envelope, itemId: z.uuid(), userId: cartOwner }),
+  'cart.clear': z.object({ ...envelope, userId: cartOwner }),
   'cart.checkout': z.object({
     ...envelope,
     paymentMethod: z.enum(PAYMENT_METHODS),
@@ -149,11 +154,14 @@ export const notificationJobSchemas = {
   BOOKING_CHECKED_IN: eventJob(bookingEventSchemas.BOOKING_CHECKED_IN),
   BOOKING_CHECKED_OUT: eventJob(bookingEventSchemas.BOOKING_CHECKED_OUT),
   BOOKING_COMPLETED: eventJob(bookingEventSchemas.BOOKING_COMPLETED),
+  // One email to one recipient: the booking's member (`userId`), or, when `guest` is set, one of the booking's guests
+  // (addressed by name, told who booked; guests have no account, so no in-app notification).
   'email.send': z.object({
     outboxId: z.uuid(),
     eventType: eventTypeSchema,
     userId: z.uuid(),
     to: z.string().min(3),
+    guest: z.object({ id: z.uuid(), name: z.string() }).optional(),
     payload: BookingEventPayloadSchema,
   }),
   'webhook.deliver': z.object({
@@ -175,10 +183,18 @@ export const isNotificationJobName = (name: string): name is NotificationJobName
  */
 export const notificationJobId = {
   event: (outboxId: string) => `outbox-${outboxId}`,
-  email: (outboxId: string, userId: string) => `email-${outboxId}-${userId}`,
+  /** `recipient` is an {@link emailRecipientKey}: the member's user id, or `guest-<guest id>`. */
+  email: (outboxId: string, recipient: string) => `email-${outboxId}-${recipient}`,
   webhook: (outboxId: string, endpointId: string) => `webhook-${outboxId}-${endpointId}`,
   deadLetter: (jobId: string) => `dead-${jobId}`,
 };
+
+/**
+ * Who an email job is for, in its job id: the user id for the booking's member (the ids jobs always had), and
+ * `guest-<guest id>` for a guest. A user id is a bare UUID, so the two can never name the same recipient.
+ */
+export const emailRecipientKey = (job: { userId: string; guest?: { id: string } | undefined }) =>
+  job.guest ? `guest-${job.guest.id}` : job.userId;
 
 /** What lands on the dead-letter queue: the failed job as it was, and why. */
 export const DeadLetterSchema = z.object({

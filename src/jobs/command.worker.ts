@@ -39,8 +39,10 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.commandConcurrency,
     autorun: deps.autorun ?? true,
-    // A job whose worker died is handed to another after this long, then processed again: the inbox makes that safe.
-    stalledInterval: 30_000,
+    // A job whose worker died is handed to another once its lock lapses (WORKER_LOCK_DURATION_MS) and the next
+    // stalled-job check runs (WORKER_STALLED_INTERVAL_MS), then processed again: the inbox makes that safe.
+    lockDuration: deps.config.queue.lockDurationMs,
+    stalledInterval: deps.config.queue.stalledIntervalMs,
     maxStalledCount: 2,
   });
   worker.on('failed', (job, err) => {

@@ -84,7 +84,8 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.notificationConcurrency,
     autorun: deps.autorun ?? true,
-    stalledInterval: 30_000,
+    lockDuration: deps.config.queue.lockDurationMs,
+    stalledInterval: deps.config.queue.stalledIntervalMs,
     maxStalledCount: 2,
   });
   worker.on('error', (err) => log.error({ err }, 'notification worker error'));

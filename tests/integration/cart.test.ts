@@ -11,7 +11,7 @@ import {
 } from '../../src/db/entities/index.js';
 import { sweepAbandonedCarts, sweepExpiredHolds } from '../../src/maintenance/cart-sweeps.js';
 import { addItem, ageHolds, checkout, getCart, holdSlot } from '../helpers/cart.js';
-import { createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { admin, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -194,6 +194,75 @@ describe('cart: remove-item and clear release holds', () => {
     expect((await waitForJob(stack, bob, job.id!)).error.code).toBe('not_found');
     expect((await getCart(stack, alice)).body.items.map((i: { id: string }) => i.id)).toEqual([itemId]);
     expect(await holdsOn(space.id)).toBe(1);
+  });
+
+  it('staff and admin read any member\'s cart with ?userId; a member naming anyone else is 403', async () => {
+    const alice = makeUser('member');
+    const bob = makeUser('member');
+    const staff = makeUser('staff');
+    const { space } = await seedSpace(stack);
+    const itemId = await holdSlot(stack, alice, space.id, hourlySlot(84));
+    const own = (await getCart(stack, alice)).body;
+
+    for (const reader of [staff, admin]) {
+      const view = await stack.request('GET', `/api/v1/booking/cart?userId=${alice.id}`, { as: reader });
+      expect(view.status).toBe(200);
+      expect(view.body).toEqual(own);
+    }
+    expect((await stack.request('GET', `/api/v1/booking/cart?userId=${alice.id}`, { as: alice })).body).toEqual(own);
+    const peek = await stack.request('GET', `/api/v1/booking/cart?userId=${alice.id}`, { as: bob });
+    expect(peek.status).toBe(403);
+    expect(peek.body.error.code).toBe('forbidden');
+    expect(JSON.stringify(peek.body)).not.toContain(itemId);
+    expect((await stack.request('GET', '/api/v1/booking/cart?userId=not-a-uuid', { as: staff })).status).toBe(400);
+    // Without userId, staff see their own cart, not anyone else's.
+    expect((await getCart(stack, staff)).body).toMatchObject({ id: null, items: [] });
+  });
+
+  it('staff remove an item from, or clear, a member\'s cart via {userId}; members cannot, at the API or in the worker', async () => {
+    const alice = makeUser('member');
+    const bob = makeUser('member');
+    const staff = makeUser('staff');
+    const { space } = await seedSpace(stack);
+    const first = await holdSlot(stack, alice, space.id, hourlySlot(86));
+    await holdSlot(stack, alice, space.id, hourlySlot(88));
+    await holdSlot(stack, alice, space.id, hourlySlot(90));
+
+    // A member naming another member's cart: 403 at the API, nothing enqueued.
+    const before = await queuedTotal();
+    const bobClear = await stack.request('POST', '/api/v1/booking/cart/clear', { as: bob, wait: 10, body: { userId: alice.id } });
+    expect(bobClear.status).toBe(403);
+    expect(bobClear.body.error.code).toBe('forbidden');
+    const bobRemove = await stack.request('POST', '/api/v1/booking/cart/remove-item', { as: bob, wait: 10, body: { itemId: first, userId: alice.id } });
+    expect(bobRemove.status).toBe(403);
+    expect(await queuedTotal()).toBe(before);
+    // …and in the worker: jobs naming Alice's cart, enqueued as Bob, fail `forbidden` and change nothing.
+    for (const [name, data] of [['cart.clear', {}], ['cart.remove-item', { itemId: first }]] as const) {
+      const job = await stack.queues.commands.add(name, { ...data, userId: alice.id, actor: { id: bob.id, role: 'member' }, requestedAt: new Date().toISOString() });
+      expect((await waitForJob(stack, bob, job.id!)).error.code).toBe('forbidden');
+    }
+    expect(await holdsOn(space.id)).toBe(3);
+    // A member naming themselves is the same as naming nobody.
+    expect((await stack.request('POST', '/api/v1/booking/cart/clear', { as: bob, wait: 10, body: { userId: bob.id } })).body).toMatchObject({ state: 'completed', result: { removed: 0 } });
+
+    // Staff: an item not in the named cart is 404; one that is goes, with its hold.
+    const bobsItem = await holdSlot(stack, bob, space.id, hourlySlot(92));
+    expect((await stack.request('POST', '/api/v1/booking/cart/remove-item', { as: staff, wait: 10, body: { itemId: bobsItem, userId: alice.id } })).status).toBe(404);
+    const removed = await stack.request('POST', '/api/v1/booking/cart/remove-item', { as: staff, wait: 10, body: { itemId: first, userId: alice.id } });
+    expect(removed.body).toMatchObject({ state: 'completed', result: { itemId: first, status: 'removed' } });
+    expect(await holdsOn(space.id)).toBe(3); // Alice's two + Bob's one
+    // Staff's clear without userId is their own (empty) cart; with it, Alice's.
+    expect((await stack.request('POST', '/api/v1/booking/cart/clear', { as: staff, wait: 10 })).body).toMatchObject({ state: 'completed', result: { removed: 0 } });
+    const cleared = await stack.request('POST', '/api/v1/booking/cart/clear', { as: staff, wait: 10, body: { userId: alice.id } });
+    expect(cleared.body).toMatchObject({ state: 'completed', name: 'cart.clear', result: { status: 'empty', removed: 2 } });
+    expect((await getCart(stack, alice)).body).toMatchObject({ items: [], totals: { totalPrice: 0 } });
+    expect(await holdsOn(space.id)).toBe(1);
+    expect((await getCart(stack, bob)).body.items.map((i: { id: string }) => i.id)).toEqual([bobsItem]);
+    // Staff clearing a user with no active cart: nothing to do.
+    expect((await stack.request('POST', '/api/v1/booking/cart/clear', { as: staff, wait: 10, body: { userId: makeUser('member').id } })).body).toMatchObject({
+      state: 'completed',
+      result: { cartId: null, removed: 0 },
+    });
   });
 });
 

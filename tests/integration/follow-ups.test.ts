@@ -3,13 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeCommand } from '../../src/commands/run-command.js';
 import {
   EmailSendSchema,
+  GuestSchema,
   NotificationSchema,
   OutboxSchema,
   WebhookDeliverySchema,
 } from '../../src/db/entities/index.js';
 import { publishOutbox, pruneOutbox, relayOutbox } from '../../src/follow-ups/outbox.js';
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
-import { notificationJobId, type BookingEventType } from '../../src/jobs/catalogue.js';
+import { emailRecipientKey, notificationJobId, type BookingEventType } from '../../src/jobs/catalogue.js';
 import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
 import { createLogger } from '../../src/logger.js';
 import { createRedis } from '../../src/redis.js';
@@ -289,6 +290,88 @@ describe('exactly one effect per event', () => {
     expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'failed', attempts: 3, lastError: expect.stringMatching(/550/) });
     // The in-app notification does not depend on the email.
     expect(await em().count(NotificationSchema, { outboxId: row.id })).toBe(1);
+  });
+});
+
+describe('guests get the booking\'s notifications by email', () => {
+  const sentTo = (eventId: string) => mail.sentFor(eventId).map((m) => m.to).sort();
+
+  it('a booking with 2 guests: 1 member email + 2 guest emails per event, replays send nothing twice, cancellation reaches guests', async () => {
+    const { space } = await seedSpace(stack);
+    const host = makeUser('member', `host-${randomUUID().slice(0, 6)}`);
+    const guests = [
+      { name: 'Grace Hopper', email: `grace-${randomUUID().slice(0, 8)}@example.test` },
+      { name: 'Alan <Turing>', email: `alan-${randomUUID().slice(0, 8)}@example.test` },
+    ];
+    const res = await createBooking(stack, host, space.id, hourlySlot(100), { attendees: 1, guests });
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({ state: 'completed' });
+    const bookingId = res.body.result.bookingId as string;
+    const guestRows = await em().find(GuestSchema, { bookingId }, { orderBy: { position: 'asc' } });
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+
+    const emailJobs = [
+      notificationJobId.email(row.id, emailRecipientKey({ userId: host.id })),
+      ...guestRows.map((g) => notificationJobId.email(row.id, emailRecipientKey({ userId: host.id, guest: g }))),
+    ];
+    expect(emailJobs[0]).toBe(`email-${row.id}-${host.id}`); // the member's id is the one email ids always had
+    expect(emailJobs.slice(1)).toEqual(guestRows.map((g) => `email-${row.id}-guest-${g.id}`));
+    expect(new Set(emailJobs).size).toBe(3);
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ emails: 3, guestEmails: 2 });
+    for (const id of emailJobs) await completed(id);
+
+    const effects = async () => ({
+      sentTo: sentTo(row.id),
+      recorded: await em().count(EmailSendSchema, { outboxId: row.id, status: 'sent' }),
+      notifications: await em().find(NotificationSchema, { outboxId: row.id }).then((ns) => ns.map((n) => n.userId)),
+    });
+    const first = await effects();
+    expect(first).toEqual({ sentTo: [host.email, ...guests.map((g) => g.email)].sort(), recorded: 3, notifications: [host.id] });
+
+    // Each guest's email is addressed to that guest and names the member who booked.
+    const [grace, alan] = guests.map((g) => mail.sentFor(row.id).find((m) => m.to === g.email)!);
+    expect(grace!.text).toMatch(/^Hello Grace Hopper,/);
+    expect(grace!.text).toContain(`${host.name} booked Room 1 at Hub`);
+    expect(grace!.text).toContain(`Booked by: ${host.name}`);
+    expect(grace!.text).not.toContain(host.email);
+    expect(grace!.subject).toMatch(/^You are invited: Room 1/);
+    expect(alan!.html).toContain('Hello Alan &lt;Turing&gt;,');
+    expect(alan!.text).toMatch(/^Hello Alan <Turing>,/);
+    const own = mail.sentFor(row.id).find((m) => m.to === host.email)!;
+    expect(own.text).toMatch(new RegExp(`^Hello ${host.name},`));
+    expect(own.subject).toMatch(/^Booking received/);
+
+    // Replay after BullMQ forgot every job: the handlers run again, find every send recorded, send nothing.
+    for (const id of [notificationJobId.event(row.id), ...emailJobs]) await (await stack.queues.notifications.getJob(id))?.remove();
+    await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
+    expect(await publishOutbox(outboxDeps(), [row.id])).toBe(1);
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 3, guestEmails: 2 });
+    for (const id of emailJobs) expect((await completed(id)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already sent' });
+    expect(await effects()).toEqual(first);
+
+    // The cancellation reaches the guests too, with the reason.
+    expect((await act(stack, host, bookingId, 'cancel', { reason: 'room flooded' })).body).toMatchObject({ state: 'completed' });
+    const cancelRow = await outboxOf(bookingId, 'BOOKING_CANCELLED');
+    await until('the cancellation emails', () => mail.sentFor(cancelRow.id).length === 3);
+    expect(sentTo(cancelRow.id)).toEqual(first.sentTo);
+    const graceCancel = mail.sentFor(cancelRow.id).find((m) => m.to === guests[0]!.email)!;
+    expect(graceCancel.subject).toMatch(/^Booking cancelled/);
+    expect(graceCancel.text).toMatch(/^Hello Grace Hopper,/);
+    expect(graceCancel.text).toContain(`by ${host.name}, where you were a guest, was cancelled (reason: room flooded)`);
+    // Still one in-app notification per event, for the member only.
+    expect(await em().count(NotificationSchema, { outboxId: cancelRow.id })).toBe(1);
+  });
+
+  it('a guest listed with the member\'s own address (any case) gets no second email', async () => {
+    const { space } = await seedSpace(stack);
+    const host = makeUser('member', `self-${randomUUID().slice(0, 6)}`);
+    const other = { name: 'Ada', email: `ada-${randomUUID().slice(0, 8)}@example.test` };
+    const res = await createBooking(stack, host, space.id, hourlySlot(104), { attendees: 1, guests: [{ name: 'Me again', email: host.email.toUpperCase() }, other] });
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({ state: 'completed' });
+    const row = await outboxOf(res.body.result.bookingId, 'BOOKING_CREATED');
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ emails: 2, guestEmails: 1 });
+    await until('both emails', () => mail.sentFor(row.id).length === 2);
+    expect(sentTo(row.id)).toEqual([host.email, other.email].sort());
+    expect(mail.sentFor(row.id).find((m) => m.to === host.email)!.text).toMatch(new RegExp(`^Hello ${host.name},`));
   });
 });
 

@@ -1,8 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, renderEmail, renderNotification } from '../../src/follow-ups/templates.js';
+import { escapeHtml, renderEmail, renderGuestEmail, renderNotification } from '../../src/follow-ups/templates.js';
 import { signWebhook, verifyWebhookSignature, webhookBody } from '../../src/follow-ups/webhooks.js';
-import { BOOKING_EVENT_TYPES, bookingEventSchemas, notificationJobId, type BookingEventPayload } from '../../src/jobs/catalogue.js';
+import {
+  BOOKING_EVENT_TYPES,
+  bookingEventSchemas,
+  emailRecipientKey,
+  notificationJobId,
+  notificationJobSchemas,
+  type BookingEventPayload,
+} from '../../src/jobs/catalogue.js';
 
 const event: BookingEventPayload = {
   bookingId: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10',
@@ -47,6 +54,23 @@ describe('templates', () => {
   it('says why a booking was cancelled', () => {
     expect(renderNotification('BOOKING_CANCELLED', event).body).toContain('reason: no longer needed');
   });
+
+  it('has a guest email for every event type: addressed to the guest, naming the member, escaped in HTML', () => {
+    for (const type of BOOKING_EVENT_TYPES) {
+      const e = renderGuestEmail(type, event, 'Grace & "G"');
+      expect(e.text).toMatch(/^Hello Grace & "G",/);
+      expect(e.html).toContain('Hello Grace &amp; &quot;G&quot;,');
+      expect(e.text).toContain("Booked by: <script>alert('x')</script>");
+      expect(e.html).not.toContain('<script>');
+      expect(e.subject).toContain('Room "1"');
+      // Not the member's own wording, address or booking id.
+      expect(e.text).not.toContain('Your booking');
+      expect(e.text).not.toContain(event.userEmail);
+      expect(e.text).not.toContain(event.bookingId);
+    }
+    expect(renderGuestEmail('BOOKING_CANCELLED', event, 'Grace').text).toContain('was cancelled (reason: no longer needed)');
+    expect(renderGuestEmail('BOOKING_CREATED', event, 'Grace').text).toContain("<script>alert('x')</script> booked Room \"1\" at Hub & <Co>");
+  });
 });
 
 describe('event schemas and job ids', () => {
@@ -61,6 +85,23 @@ describe('event schemas and job ids', () => {
     for (const id of ids) expect(id).not.toContain(':');
     expect(new Set(ids).size).toBe(3);
     expect(notificationJobId.event('abc')).toBe('outbox-abc');
+  });
+
+  it('keys email jobs by recipient: the user id for the member (as before), guest-<id> for a guest', () => {
+    const guest = { id: event.spaceId, name: 'Grace' };
+    expect(emailRecipientKey({ userId: event.userId })).toBe(event.userId);
+    expect(emailRecipientKey({ userId: event.userId, guest })).toBe(`guest-${guest.id}`);
+    // Even a guest whose id equalled a user id would get another job id than that user's email.
+    const member = notificationJobId.email('e1', emailRecipientKey({ userId: guest.id }));
+    const asGuest = notificationJobId.email('e1', emailRecipientKey({ userId: event.userId, guest }));
+    expect(member).toBe(`email-e1-${guest.id}`);
+    expect(asGuest).toBe(`email-e1-guest-${guest.id}`);
+    expect(asGuest).not.toContain(':');
+    // The job schema accepts both shapes; a guest needs an id.
+    const job = { outboxId: event.bookingId, eventType: 'BOOKING_CREATED', userId: event.userId, to: 'g@example.test', payload: event };
+    expect(notificationJobSchemas['email.send'].safeParse(job).success).toBe(true);
+    expect(notificationJobSchemas['email.send'].safeParse({ ...job, guest }).success).toBe(true);
+    expect(notificationJobSchemas['email.send'].safeParse({ ...job, guest: { name: 'Grace' } }).success).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Context } from 'hono';
 import {
   CartItemSchema,
   CartSchema,
@@ -13,7 +14,7 @@ import { quotePrice } from '../../domain/pricing.js';
 import { validateAttendees, validateBookingWindow } from '../../domain/time-rules.js';
 import { DEFAULT_PAYMENT_METHOD } from '../../payments/payment-provider.js';
 import * as C from '../cart.schemas.js';
-import type { AppDeps, AppEnv } from '../context.js';
+import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
@@ -25,6 +26,8 @@ const base = '/booking/cart';
 
 const getCart = createRoute({
   method: 'get', path: base, tags, summary: 'Your active cart: items with prices, totals and when each hold lapses',
+  description: "Staff and admin may read any user's active cart with `?userId=`; a member naming anyone else gets 403.",
+  request: { query: C.CartQuery },
   responses: { 200: json(C.Cart, 'The cart (empty, with id null, before the first add-item)'), ...S.errors },
 });
 const addItem = createRoute({
@@ -35,12 +38,14 @@ const addItem = createRoute({
 });
 const removeItem = createRoute({
   method: 'post', path: `${base}/remove-item`, tags, summary: 'Remove an item and release its hold (enqueues cart.remove-item)',
+  description: "`userId` (staff and admin): remove an item from that user's cart; a member naming anyone else gets 403.",
   request: { headers: S.CommandHeaders, ...body(C.RemoveCartItemInput) },
   responses: S.commandResponses,
 });
 const clearCart = createRoute({
   method: 'post', path: `${base}/clear`, tags, summary: 'Remove every item and release the holds (enqueues cart.clear)',
-  request: { headers: S.CommandHeaders },
+  description: "Optional body `{userId}` (staff and admin): clear that user's cart; a member naming anyone else gets 403.",
+  request: { headers: S.CommandHeaders, ...body(C.ClearCartInput, false) },
   responses: S.commandResponses,
 });
 const checkout = createRoute({
@@ -124,12 +129,28 @@ export async function cartView(em: EntityManager, userId: string, now: Date): Pr
 
 type Submitted = never; // command handlers answer with a plain Response (202 or 200), typed by the route's responses
 
-/** Carts are always the caller's own: no route takes a cart id, so nobody can name another's cart. */
+/**
+ * Whose cart a request means: the caller's own, or another user's named by `userId`, which only staff and admin may
+ * (a member naming anyone but themselves is 403, nothing read or enqueued; the worker checks again).
+ */
+function cartOwner(c: Context<AppEnv>, userId: string | undefined): string {
+  const user = c.get('user');
+  if (userId === undefined || userId === user.id) return user.id;
+  if (!isStaffRole(user.role)) throw new DomainError('forbidden', "Only staff may act on another user's cart");
+  return userId;
+}
+
+/**
+ * No route takes a cart id: a request acts on the caller's own cart, or (staff and admin, for reading, remove-item
+ * and clear) on the active cart of the user named by `userId`. Add-item and checkout are always the caller's own.
+ */
 export function cartRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const em = () => deps.orm.em.fork();
+  /** The command's `userId`: only set when it names someone other than the caller (same job body otherwise). */
+  const otherThanCaller = (c: Context<AppEnv>, owner: string) => (owner === c.get('user').id ? {} : { userId: owner });
 
-  app.openapi(getCart, async (c) => c.json(await cartView(em(), c.get('user').id, new Date()), 200));
+  app.openapi(getCart, async (c) => c.json(await cartView(em(), cartOwner(c, c.req.valid('query').userId), new Date()), 200));
 
   app.openapi(addItem, async (c) => {
     const input = c.req.valid('json');
@@ -148,16 +169,21 @@ export function cartRoutes(deps: AppDeps) {
   });
 
   app.openapi(removeItem, async (c) => {
-    const { itemId } = c.req.valid('json');
+    const { itemId, userId } = c.req.valid('json');
+    const owner = cartOwner(c, userId);
     const fork = em();
-    const cart = await fork.findOne(CartSchema, { userId: c.get('user').id, status: 'active' });
-    // Another member's item, or one not in your active cart, does not exist for you.
+    const cart = await fork.findOne(CartSchema, { userId: owner, status: 'active' });
+    // Another member's item, or one not in the named (by default your) active cart, does not exist for you.
     if (!cart || !(await fork.count(CartItemSchema, { id: itemId, cartId: cart.id })))
       throw new DomainError('not_found', `Cart item ${itemId} not found`);
-    return (await submitCommand(c, deps, 'cart.remove-item', { itemId }, undefined, { itemId })) as Submitted;
+    return (await submitCommand(c, deps, 'cart.remove-item', { itemId, ...otherThanCaller(c, owner) }, undefined, { itemId })) as Submitted;
   });
 
-  app.openapi(clearCart, async (c) => (await submitCommand(c, deps, 'cart.clear', {})) as Submitted);
+  app.openapi(clearCart, async (c) => {
+    // The body is optional: without one, valid('json') is {}.
+    const { userId } = c.req.valid('json') as z.infer<typeof C.ClearCartInput>;
+    return (await submitCommand(c, deps, 'cart.clear', otherThanCaller(c, cartOwner(c, userId)))) as Submitted;
+  });
 
   app.openapi(checkout, async (c) => {
     // The body is optional: without one, valid('json') is {} (defaults are applied here).

@@ -1,7 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
-import { DomainError } from '../../domain/errors.js';
 import { isValidTimeZone } from '../../domain/time-rules.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { validationError } from '../errors.js';
@@ -10,6 +9,7 @@ import { validationHook } from '../validation.js';
 import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
+import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
@@ -55,16 +55,8 @@ export function catalogRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const em = () => deps.orm.em.fork();
 
-  async function findWorkspace(id: string) {
-    const w = await em().findOne(WorkspaceSchema, id);
-    if (!w) throw new DomainError('not_found', `Workspace ${id} not found`);
-    return w;
-  }
-  async function findSpace(id: string) {
-    const s = await em().findOne(SpaceSchema, id);
-    if (!s) throw new DomainError('not_found', `Space ${id} not found`);
-    return s;
-  }
+  const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
+  const findSpace = (id: string) => lookupSpace(deps.orm, id);
 
   app.openapi(createWorkspace, async (c) => {
     requireRole(c, 'admin');

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
-import { PromoCodeSchema, WorkspaceSchema, type PromoCode } from '../../db/entities/index.js';
+import { PromoCodeSchema, type PromoCode } from '../../db/entities/index.js';
 import { pgCode, SQLSTATE } from '../../db/pg-errors.js';
 import { DomainError } from '../../domain/errors.js';
 import { normalizePromoCode } from '../../domain/promo.js';
@@ -9,6 +9,7 @@ import type { AppDeps, AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
+import { findWorkspace as lookupWorkspace } from '../lookups.js';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const tags = ['catalog'];
@@ -45,11 +46,7 @@ export function promoRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const em = () => deps.orm.em.fork();
 
-  async function findWorkspace(id: string) {
-    const w = await em().findOne(WorkspaceSchema, id);
-    if (!w) throw new DomainError('not_found', `Workspace ${id} not found`);
-    return w;
-  }
+  const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
 
   app.openapi(createPromo, async (c) => {
     requireRole(c, 'admin');

@@ -4,7 +4,6 @@ import {
   WEBHOOK_DELIVERY_STATUSES,
   WebhookDeliverySchema,
   WebhookEndpointSchema,
-  WorkspaceSchema,
   type WebhookDelivery,
   type WebhookEndpoint,
 } from '../../db/entities/index.js';
@@ -14,6 +13,7 @@ import type { AppDeps, AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
+import { findWorkspace as lookupWorkspace } from '../lookups.js';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
@@ -117,11 +117,7 @@ export function webhookRoutes(deps: AppDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const em = () => deps.orm.em.fork();
 
-  async function findWorkspace(id: string) {
-    const w = await em().findOne(WorkspaceSchema, id);
-    if (!w) throw new DomainError('not_found', `Workspace ${id} not found`);
-    return w;
-  }
+  const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
 
   app.openapi(createEndpoint, async (c) => {
     requireRole(c, 'admin');
