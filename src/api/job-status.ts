@@ -47,15 +47,18 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
   const inbox = await deps.orm.em.fork().findOne(ProcessedCommandSchema, jobId);
 
   if (job && state) {
+    // Committed is committed: if every retry of its after-commit work failed (cache unreachable for a minute), the
+    // job ends failed in BullMQ, but the change happened, and saying "failed" would invite a duplicate.
+    const committed = state === 'failed' && inbox?.outcome === 'completed';
     const status: JobStatusBody = {
       id: jobId,
       name: job.name,
-      state,
+      state: committed ? 'completed' : state,
       attemptsMade: job.attemptsMade,
       createdAt: new Date(job.timestamp).toISOString(),
     };
-    if (state === 'completed') status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
-    if (state === 'failed') status.error = inbox?.error ?? parseFailedReason(job.failedReason);
+    if (state === 'completed' || committed) status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
+    if (state === 'failed' && !committed) status.error = inbox?.error ?? parseFailedReason(job.failedReason);
     if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
     const finished = iso(job.finishedOn);
     if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;

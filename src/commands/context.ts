@@ -9,6 +9,7 @@ import {
   UserSchema,
   WorkspaceSchema,
   type Booking,
+  type StoredEffects,
 } from '../db/entities/index.js';
 import { DomainError } from '../domain/errors.js';
 import type { Actor, BookingEventPayload, BookingEventType } from '../jobs/catalogue.js';
@@ -21,6 +22,22 @@ export interface CommandEffects {
   spaceIds: Set<string>;
   outboxIds: string[];
 }
+
+export const storeEffects = (e: CommandEffects): StoredEffects => ({
+  bookingIds: [...e.bookingIds],
+  userIds: [...e.userIds],
+  workspaceIds: [...e.workspaceIds],
+  spaceIds: [...e.spaceIds],
+  outboxIds: [...e.outboxIds],
+});
+
+export const loadEffects = (e: StoredEffects): CommandEffects => ({
+  bookingIds: new Set(e.bookingIds),
+  userIds: new Set(e.userIds),
+  workspaceIds: new Set(e.workspaceIds),
+  spaceIds: new Set(e.spaceIds),
+  outboxIds: [...e.outboxIds],
+});
 
 export const emptyEffects = (): CommandEffects => ({
   bookingIds: new Set(),

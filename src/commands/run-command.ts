@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { ProcessedCommandSchema } from '../db/entities/index.js';
+import { ProcessedCommandSchema, type StoredEffects } from '../db/entities/index.js';
 import { pgCode, pgConstraint, SQLSTATE } from '../db/pg-errors.js';
 import { DomainError, isDomainError } from '../domain/errors.js';
 import { commandSchemas, isCommandName, type CommandResult, type JobError } from '../jobs/catalogue.js';
 import { commandHandlers } from './handlers.js';
-import { CommandContext, type CommandEffects } from './context.js';
+import { CommandContext, loadEffects, storeEffects, type CommandEffects } from './context.js';
 
 export interface CommandJob {
   id: string;
@@ -42,11 +42,11 @@ export function toRefusal(e: unknown): DomainError | undefined {
 
 const INBOX_PKEY = 'processed_commands_pkey';
 
-async function storedOutcome(orm: MikroORM, id: string): Promise<CommandOutcome | undefined> {
+async function storedOutcome(orm: MikroORM, id: string): Promise<(CommandOutcome & { effects?: StoredEffects }) | undefined> {
   const row = await orm.em.fork().findOne(ProcessedCommandSchema, id);
   if (!row) return undefined;
   return row.outcome === 'completed'
-    ? { outcome: 'completed', result: row.result as CommandResult, replayed: true }
+    ? { outcome: 'completed', result: row.result as CommandResult, replayed: true, ...(row.effects ? { effects: row.effects } : {}) }
     : { outcome: 'failed', error: row.error as JobError, replayed: true };
 }
 
@@ -58,7 +58,13 @@ async function storedOutcome(orm: MikroORM, id: string): Promise<CommandOutcome 
  */
 export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: CommandHooks = {}): Promise<CommandOutcome> {
   const stored = await storedOutcome(orm, job.id);
-  if (stored) return stored;
+  if (stored) {
+    // The first delivery may have died after its commit and before its after-commit work: redo that work
+    // (idempotent: eviction, publishing of still-unpublished outbox rows) before the job can be reported completed.
+    const { effects, ...outcome } = stored;
+    if (effects) await hooks.afterCommit?.(loadEffects(effects));
+    return outcome;
+  }
 
   if (!isCommandName(job.name)) {
     return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Unknown command ${job.name}`));
@@ -84,6 +90,7 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
         outcome: 'completed',
         result,
         error: null,
+        effects: storeEffects(ctx.effects),
         requestedAt: new Date(payload.requestedAt),
         processedAt: new Date(),
       });
@@ -93,8 +100,12 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
     return { outcome: 'completed', result, replayed: false };
   } catch (e) {
     if (pgCode(e) === SQLSTATE.uniqueViolation && pgConstraint(e) === INBOX_PKEY) {
+      // A concurrent delivery committed first and does the after-commit work itself.
       const winner = await storedOutcome(orm, job.id);
-      if (winner) return winner;
+      if (winner) {
+        const { effects: _done, ...outcome } = winner;
+        return outcome;
+      }
     }
     const refusal = toRefusal(e);
     if (!refusal) throw e;

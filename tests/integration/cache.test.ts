@@ -132,6 +132,52 @@ describe('read-through cache', () => {
   });
 });
 
+describe('after-commit work survives a crash', () => {
+  const confirmJob = (id: string, bookingId: string) => ({
+    id,
+    name: 'booking.confirm',
+    data: { actor: { id: staff.id, role: 'staff' }, requestedAt: new Date().toISOString(), bookingId },
+  });
+
+  it('a redelivered command whose first run died after commit evicts before it is reported completed', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(30))).body.result.bookingId;
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('pending'); // cached
+    const job = confirmJob(`crash-${id}`, id);
+    // First delivery: commits, then "dies" before any after-commit work (no hooks run).
+    expect((await executeCommand(stack.orm, job)).outcome).toBe('completed');
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('pending'); // the crash window: stale
+    // Redelivery: finds the inbox row and redoes the stored after-commit work.
+    const replay = await executeCommand(stack.orm, job, stack.hooks);
+    expect(replay).toMatchObject({ outcome: 'completed', replayed: true, result: { status: 'confirmed' } });
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('confirmed');
+  });
+
+  it('a failed eviction fails the job for a retry instead of reporting completion', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(32))).body.result.bookingId;
+    expect((await get(`/booking/bookings/${id}`)).body.status).toBe('pending'); // cached
+    const redis = new URL(REDIS_URL);
+    const proxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
+    const { createRedis } = await import('../../src/redis.js');
+    const { createCommandHooks } = await import('../../src/follow-ups/after-commit.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const url = new URL(REDIS_URL);
+    url.port = String(proxy.port);
+    const deadCache = createRedis(url.toString(), 'api');
+    try {
+      proxy.down();
+      const hooks = createCommandHooks({ config: stack.config, orm: stack.orm, queues: stack.queues, cacheRedis: deadCache, logger: createLogger(stack.config, 'test') });
+      const job = confirmJob(`evict-fail-${id}`, id);
+      await expect(executeCommand(stack.orm, job, hooks)).rejects.toThrow();
+      // The retry (cache reachable again) redoes the eviction from the inbox and completes.
+      expect(await executeCommand(stack.orm, job, stack.hooks)).toMatchObject({ outcome: 'completed', replayed: true });
+      expect((await get(`/booking/bookings/${id}`)).body.status).toBe('confirmed');
+    } finally {
+      deadCache.disconnect();
+      await proxy.close();
+    }
+  });
+});
+
 describe('cache down', () => {
   it('reads answer from Postgres and the errors are counted', async () => {
     const redis = new URL(REDIS_URL);

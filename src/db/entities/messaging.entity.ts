@@ -2,6 +2,14 @@ import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 
 export const COMMAND_OUTCOMES = ['completed', 'failed'] as const;
 
+export interface StoredEffects {
+  bookingIds: string[];
+  userIds: string[];
+  workspaceIds: string[];
+  spaceIds: string[];
+  outboxIds: string[];
+}
+
 /**
  * The inbox. A row is written in the same transaction as the command's effect (or, for a refusal, on its
  * own), keyed by the BullMQ job id: a redelivered command finds it and returns the stored outcome. It also
@@ -19,6 +27,8 @@ export const ProcessedCommandSchema = defineEntity({
     outcome: p.enum([...COMMAND_OUTCOMES]),
     result: p.json<Record<string, unknown>>().nullable(),
     error: p.json<{ code: string; message: string; details?: unknown }>().nullable(),
+    // What the commit touched (cache scopes, outbox rows), for redoing after-commit work on a redelivery.
+    effects: p.json<StoredEffects>().nullable(),
     requestedAt: p.datetime(),
     processedAt: p.datetime(),
   },
