@@ -11,6 +11,8 @@ export default defineConfig({
     globalSetup: ['tests/helpers/global-setup.ts', 'tests/faults/helpers/summary.ts'],
     pool: 'forks',
     fileParallelism: false,
+    // Outages make drivers log every lost connection; show console output only for tests that fail.
+    silent: 'passed-only',
     testTimeout: 240_000,
     hookTimeout: 120_000,
   },

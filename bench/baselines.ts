@@ -24,8 +24,16 @@ async function addInChunks(queue: Queue, jobs: { name: string; data: unknown; op
   for (let i = 0; i < jobs.length; i += 1000) await queue.addBulk(jobs.slice(i, i + 1000));
 }
 
-/** B1 (`withTransaction` false) or B2: jobs/s of one in-process Worker at concurrency 10 draining n jobs. */
-export async function rawQueue(env: BenchEnv, n: number, withTransaction: boolean, payloads: { slots: Slots; users: BenchUser[] }): Promise<number> {
+/**
+ * B1 (`withTransaction` false) or B2: jobs/s of one in-process Worker at concurrency 10 draining n jobs, and this
+ * process's CPU time per job meanwhile (the worker side's cost).
+ */
+export async function rawQueue(
+  env: BenchEnv,
+  n: number,
+  withTransaction: boolean,
+  payloads: { slots: Slots; users: BenchUser[] },
+): Promise<{ rate: number; cpuMs: number }> {
   const name = withTransaction ? 'bench-b2' : 'bench-b1';
   const queue = new Queue(name, { connection: env.redis, prefix: env.prefix });
   const opts = serviceJobOptions();
@@ -60,15 +68,17 @@ export async function rawQueue(env: BenchEnv, n: number, withTransaction: boolea
   worker.on('failed', () => {
     if (done + ++failed === n) finish(performance.now());
   });
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   void worker.run();
   const t1 = await finished;
+  const cpu = process.cpuUsage(cpu0);
   await worker.close();
   connection.disconnect();
   await queue.obliterate({ force: true });
   await queue.close();
   if (failed) throw new Error(`${name}: ${failed} of ${n} jobs failed`);
-  return (n * 1000) / (t1 - t0);
+  return { rate: (n * 1000) / (t1 - t0), cpuMs: (cpu.user + cpu.system) / 1000 / n };
 }
 
 /** B3: GET a static JSON document. */

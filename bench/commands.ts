@@ -39,6 +39,25 @@ export class CommandQueue {
   }
 }
 
+/**
+ * Waits until a queue has nothing waiting, active or delayed: after a figure-1 run, for the notification jobs its
+ * commands' events fanned out to, so their work does not spill into the next measurement.
+ */
+export async function waitIdle(env: BenchEnv, queueName: string, timeoutMs: number): Promise<void> {
+  const queue = new Queue(queueName, { connection: env.redis, prefix: env.prefix });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const counts = await queue.getJobCounts(...PENDING);
+      if (Object.values(counts).every((v) => v === 0)) return;
+      if (Date.now() > deadline) throw new Error(`queue ${queueName} still busy after ${timeoutMs} ms: ${JSON.stringify(counts)}`);
+      await sleep(20);
+    }
+  } finally {
+    await queue.close();
+  }
+}
+
 export async function countBookings(env: BenchEnv): Promise<number> {
   const r = await env.pool.query<{ n: string }>('select count(*)::text as n from bookings');
   return Number(r.rows[0]!.n);

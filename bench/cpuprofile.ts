@@ -28,7 +28,9 @@ function shortUrl(url: string): string {
     const rest = path.slice(nm + 'node_modules/'.length).split('/');
     return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
   }
-  return path.startsWith(ROOT) ? path.slice(ROOT.length) : path;
+  if (path.startsWith(ROOT)) return path.slice(ROOT.length);
+  const build = path.match(/\/bench-build-[^/]+\/(.*)$/);
+  return build ? build[1]! : path;
 }
 
 export function summarizeProfile(file: string) {

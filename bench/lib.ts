@@ -3,7 +3,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -46,7 +46,64 @@ export function rssMb(pid: number): { peak: number; current: number } {
   }
 }
 
+/** CPU time (user + system) a process has used so far, in ms; NaN when /proc is unavailable. */
+export function cpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may contain spaces): state is the 3rd field, utime the 14th, stime the 15th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
 const live = new Set<Child>();
+
+/**
+ * How children run: the compiled tree, as the Procfile runs it (`npm run build` output, here compiled into a
+ * temporary directory so the shared dist/ is left alone), or TypeScript through tsx's loader (`--quick`: no build).
+ */
+let buildDir: string | undefined;
+
+export function runtimeLabel(): string {
+  return buildDir ? 'children run compiled JS (tsc into a temporary directory)' : 'children run TypeScript through tsx';
+}
+
+/** Compiles the project (src, workers, bench) into a temporary directory; children then run from it. */
+export async function useCompiledBuild(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-build-'));
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const output: string[] = [];
+  const code = await new Promise<number | null>((resolve) => {
+    const p = spawn(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.json'), '--outDir', dir, '--sourceMap', 'false', '--incremental', 'false'], { cwd: ROOT });
+    p.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+    p.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+    p.once('exit', resolve);
+  });
+  // Type errors still emit JavaScript (others may be mid-edit); what matters is that the entrypoints exist.
+  const entries = ['src/web.js', 'workers/worker.js', 'bench/baseline-server.js'];
+  if (!entries.every((e) => existsSync(join(dir, e)))) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`build failed (tsc exit ${code}):\n${output.join('').slice(-2000)}`);
+  }
+  if (code !== 0) log(`tsc reported errors (exit ${code}); running what it emitted:\n${output.join('').slice(0, 1000)}`);
+  buildDir = dir;
+}
+
+export function removeBuild(): void {
+  if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+  buildDir = undefined;
+}
+
+/** `node [nodeArgs] <compiled entry>` or `node [nodeArgs] --import tsx <entry.ts>`. */
+function commandFor(entry: string, nodeArgs: string[]): string[] {
+  if (buildDir) return [...nodeArgs, join(buildDir, entry.replace(/\.ts$/, '.js'))];
+  return [...nodeArgs, '--import', 'tsx', entry];
+}
 
 /**
  * Children write their output straight to a file (no pipe through this process, which is also the load
@@ -64,8 +121,8 @@ export function removeChildLogs(): void {
 }
 
 /**
- * A child Node process running a TypeScript entrypoint through tsx's loader in the same process
- * (`node --import tsx file.ts`, so the pid is the process doing the work, not a tsx wrapper).
+ * A child Node process running an entrypoint of this repository (compiled, or through tsx's loader in the same
+ * process: `node --import tsx file.ts`, so the pid is the process doing the work, never a wrapper).
  */
 export class Child {
   readonly proc: ChildProcess;
@@ -82,7 +139,7 @@ export class Child {
     this.logFile = join(childLogDir(), `${name}.log`);
     const fd = openSync(this.logFile, 'w');
     try {
-      this.proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+      this.proc = spawn(process.execPath, commandFor(entry, nodeArgs), {
         cwd: ROOT,
         env: { ...process.env, NODE_OPTIONS: '', ...env },
         stdio: ['ignore', fd, fd],
@@ -110,6 +167,10 @@ export class Child {
 
   rss() {
     return rssMb(this.pid);
+  }
+
+  cpuMs() {
+    return cpuMs(this.pid);
   }
 
   /** The last `bytes` of the child's output. */

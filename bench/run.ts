@@ -2,6 +2,8 @@
  * `npm run bench` — every figure next to a baseline measured in the same run, as one markdown table.
  *   --quick        a small version (under a minute) that CI may run to keep this script working
  *   --workers=N    worker processes for figures 1 and 3 (default 1, at COMMAND_CONCURRENCY=10)
+ *   --tsx | --build  children run TypeScript through tsx, or the project compiled by tsc into a temporary directory
+ *                  (as the Procfile runs dist/); the full run builds, --quick uses tsx
  *   --profile[=dir] the web and worker processes run under `node --cpu-prof`; their hot spots follow the table
  *                  (with =dir the .cpuprofile files are kept there)
  * Each figure runs interleaved with its baseline (baseline run, figure run, baseline run, …) after a warm-up of
@@ -13,10 +15,24 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { rawEnqueue, rawHttp, rawQueue } from './baselines.js';
-import { CommandQueue, drainCommands, type CreatedBooking } from './commands.js';
+import { QUEUE_NAMES } from '../src/jobs/catalogue.js';
+import { CommandQueue, drainCommands, waitIdle, type CreatedBooking } from './commands.js';
 import { printProfile } from './cpuprofile.js';
 import { detailRead, httpEnqueue, listRead } from './http.js';
-import { Child, childTails, freePort, killAllChildrenNow, log, removeChildLogs, stopAllChildren, waitForHttp, type LoadResult } from './lib.js';
+import {
+  Child,
+  childTails,
+  freePort,
+  killAllChildrenNow,
+  log,
+  removeBuild,
+  removeChildLogs,
+  runtimeLabel,
+  stopAllChildren,
+  useCompiledBuild,
+  waitForHttp,
+  type LoadResult,
+} from './lib.js';
 import { CompletionWatch, openLoop, summarize, type LatencySummary, type OpenLoopResult } from './open-loop.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
 import { fmt, num, ratio, renderTable, stat, type Row, type Stat } from './table.js';
@@ -28,10 +44,12 @@ const profile = profileArg !== undefined;
 /** `--profile=<dir>` keeps the .cpuprofile files there (open them in Chrome DevTools or with bench/cpuprofile.ts). */
 const keepProfiles = profileArg?.includes('=') ? profileArg.slice('--profile='.length) : undefined;
 const workerCount = Number(args.find((a) => a.startsWith('--workers='))?.split('=')[1] ?? 1);
+/** Children run compiled JS (as the Procfile does) unless --quick or --tsx; --build forces the build in --quick. */
+const compiled = args.includes('--build') || (!quick && !args.includes('--tsx'));
 
 const P = quick
   ? { runs: 3, commands: 100, warmCommands: 20, rawJobs: 1000, loadS: 0.4, warmS: 0.2, steadyMs: 400, warmSteadyMs: 200, workspaces: 2, spaces: 10, members: 50, readSet: 500 }
-  : { runs: 3, commands: 7000, warmCommands: 1000, rawJobs: 20_000, loadS: 5, warmS: 2, steadyMs: 5000, warmSteadyMs: 1500, workspaces: 4, spaces: 25, members: 200, readSet: 2000 };
+  : { runs: 3, commands: 6000, warmCommands: 2000, rawJobs: 20_000, loadS: 3, warmS: 1, steadyMs: 5000, warmSteadyMs: 1500, workspaces: 4, spaces: 25, members: 200, readSet: 2000 };
 const CONNECTIONS = 50;
 const STEADY_RATE = 200;
 const COMMAND_CONCURRENCY = 10;
@@ -96,7 +114,19 @@ async function main() {
   const started = new Date();
   const load0 = os.loadavg()[0]!;
   log(`${quick ? 'quick' : 'full'} run${profile ? ' (profiled)' : ''}: creating database and Redis prefix`);
-  const env = await createBenchEnv();
+  const building = compiled ? useCompiledBuild() : Promise.resolve();
+  building.catch(() => undefined); // awaited below
+  const env = await createBenchEnv().catch(async (e: unknown) => {
+    await building.catch(() => undefined);
+    removeBuild();
+    throw e;
+  });
+  try {
+    await building;
+  } catch (e) {
+    await env.cleanup();
+    throw e;
+  }
   let exiting = false;
   const onSignal = (sig: string) => {
     if (exiting) return;
@@ -104,6 +134,7 @@ async function main() {
     log(`${sig}: stopping children and cleaning up`);
     killAllChildrenNow();
     removeChildLogs();
+    removeBuild();
     void env.cleanup().finally(() => process.exit(130));
   };
   process.once('SIGINT', () => onSignal('SIGINT'));
@@ -134,7 +165,7 @@ async function main() {
     };
     const [api, apiNoCache, workers, baseWeb, baseWorker] = await Promise.all([
       startApi(env, 'web', {}, profArgs('web')),
-      CACHE_SWITCH && !profile ? startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, []) : undefined,
+      CACHE_SWITCH ? startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, profArgs('web-nocache')) : undefined,
       Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(env, i, profArgs(`worker-${i}`)))),
       baseline('web', /baseline web listening/),
       baseline('worker', /baseline worker started/),
@@ -153,14 +184,34 @@ async function main() {
     log(`B1 raw queue: ${P.rawJobs} jobs`);
     const b1runs: number[] = [];
     await rawQueue(env, P.rawJobs / 4, false, { slots: scratch, users });
-    for (let r = 0; r < P.runs; r++) b1runs.push(await rawQueue(env, P.rawJobs, false, { slots: scratch, users }));
+    for (let r = 0; r < P.runs; r++) b1runs.push((await rawQueue(env, P.rawJobs, false, { slots: scratch, users })).rate);
     log(`B2 ↔ figure 1: ${P.rawJobs} jobs ↔ ${P.commands} create-booking commands, ${workerCount} worker process(es)`);
-    const drainTimeout = quick ? 30_000 : 180_000;
+    const drainTimeout = quick ? 30_000 : 300_000;
+    const f1cpu: number[] = [];
+    const b2cpu: number[] = [];
     const f1raw = await interleaved({
-      b2: { run: () => rawQueue(env, P.rawJobs, true, { slots: scratch, users }), warm: () => rawQueue(env, P.rawJobs / 4, true, { slots: scratch, users }) },
+      b2: {
+        run: async () => {
+          const r = await rawQueue(env, P.rawJobs, true, { slots: scratch, users });
+          b2cpu.push(r.cpuMs);
+          return r.rate;
+        },
+        warm: () => rawQueue(env, P.rawJobs / 4, true, { slots: scratch, users }),
+      },
       f1: {
-        run: () => drainCommands(env, cq, P.commands, booked, users, created, drainTimeout),
-        warm: () => drainCommands(env, cq, P.warmCommands, booked, users, created, drainTimeout),
+        run: async () => {
+          const cpu0 = workers.reduce((s, w) => s + w.cpuMs(), 0);
+          const rate = await drainCommands(env, cq, P.commands, booked, users, created, drainTimeout);
+          // The notification jobs the commands' events fanned out to run on in the same process (not timed above):
+          // wait for them, so they do not spill into the next run, and count their CPU as the command's.
+          await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
+          f1cpu.push((workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0) / P.commands);
+          return rate;
+        },
+        warm: async () => {
+          await drainCommands(env, cq, P.warmCommands, booked, users, created, drainTimeout);
+          await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
+        },
       },
     });
     const [b1, b2, f1] = [stat(b1runs), stat(f1raw.b2), stat(f1raw.f1)];
@@ -205,7 +256,13 @@ async function main() {
         watch: b5watch,
         request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
       });
-    const f3run = (rate: number, ms: number) =>
+    const f3run = async (rate: number, ms: number) => {
+      const result = await f3load(rate, ms);
+      // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
+      await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
+      return result;
+    };
+    const f3load = (rate: number, ms: number) =>
       openLoop({
         url: api.base,
         rate,
@@ -277,7 +334,7 @@ async function main() {
     };
     const rows: Row[] = [
       { figure: 'B1 raw queue', value: fmt(b1, 'jobs/s'), baseline: '—', ratio: '—', note: `no-op jobs; ${P.rawJobs} added with addBulk, then 1 Worker × ${COMMAND_CONCURRENCY}` },
-      { figure: 'B2 queue + one transaction', value: fmt(b2, 'jobs/s'), baseline: `B1 ${fmt(b1, 'jobs/s')}`, ratio: ratio(b2.median, b1.median), note: 'each job BEGIN; UPDATE one row; COMMIT (pg)' },
+      { figure: 'B2 queue + one transaction', value: fmt(b2, 'jobs/s'), baseline: `B1 ${fmt(b1, 'jobs/s')}`, ratio: ratio(b2.median, b1.median), note: `each job BEGIN; UPDATE one row; COMMIT (pg); worker CPU ${fmt(stat(b2cpu), 'ms', 2)} per job` },
       { figure: 'B3 raw HTTP', value: rps(b3.rps), baseline: '—', ratio: '—', note: `bare Hono, static JSON; p50 ${ms(b3.p50)}, p99 ${ms(b3.p99)}` },
       { figure: 'B4 raw enqueue over HTTP', value: rps(b4.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b4.rps.median, b3.rps.median), note: `bare Hono, one queue.add; p50 ${ms(b4.p50)}, p99 ${ms(b4.p99)}` },
       ...steadyRuns.map((st) => ({
@@ -292,7 +349,9 @@ async function main() {
         value: fmt(f1, 'commands/s'),
         baseline: `B2 ${fmt(b2, 'jobs/s')}`,
         ratio: ratio(f1.median, b2.median),
-        note: `${check(f1.median >= 0.5 * b2.median, '≥ 0.5×')}; ${P.commands} creates per run, ${workerCount} worker process × ${COMMAND_CONCURRENCY}; every booking row verified`,
+        note:
+          `${check(f1.median >= 0.5 * b2.median, '≥ 0.5×')}; ${P.commands} creates per run, ${workerCount} worker process × ${COMMAND_CONCURRENCY}; ` +
+          `every booking row verified; worker CPU ${fmt(stat(f1cpu), 'ms', 1)} per command incl. its notification jobs`,
       },
       { figure: '2. HTTP enqueue', value: rps(f2.rps), baseline: `B4 ${rps(b4.rps)}`, ratio: ratio(f2.rps.median, b4.rps.median), note: `${check(f2.rps.median >= 0.5 * b4.rps.median, '≥ 0.5×')}; JWT + Idempotency-Key, ${CONNECTIONS} connections` },
       { figure: '2. HTTP enqueue p50', value: ms(f2.p50), baseline: `B4 ${ms(b4.p50)}`, ratio: ratio(f2.p50.median, b4.p50.median) },
@@ -345,7 +404,7 @@ async function main() {
     const header = [
       `Benchmark (${quick ? 'quick' : 'full'}) — ${started.toISOString()}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s`,
       `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, load average ${load0.toFixed(2)} at start; ` +
-        `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}`,
+        `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}; ${runtimeLabel()}`,
       `Each figure: median of ${P.runs} runs interleaved with its baseline's, after a warm-up (min–max in brackets). ` +
         'Ratio = ours ÷ baseline (for latency and memory, lower is better).',
     ];
@@ -364,6 +423,7 @@ async function main() {
   } finally {
     await stopAllChildren();
     removeChildLogs();
+    removeBuild();
     if (profileDir && !keepProfiles) rmSync(profileDir, { recursive: true, force: true });
     await env.cleanup();
   }

@@ -13,8 +13,19 @@ const noNul = 'must not contain NUL characters';
 export const Text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, noNul);
 
 export const Uuid = z.uuid().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
+/**
+ * The instants Postgres `timestamptz` and the rest of the service can hold: years 0001–9999 once in UTC (the format
+ * allows `0000-…` and offsets that push `9999-12-31` into year 10000; Postgres has no year 0).
+ */
+const MIN_INSTANT = Date.parse('0001-01-01T00:00:00Z');
+const MAX_INSTANT = Date.parse('9999-12-31T23:59:59.999Z');
 export const IsoDateTime = z.iso
-  .datetime({ offset: true })
+  // abort: a string that is no timestamp at all gets that one issue, not a range issue too.
+  .datetime({ offset: true, abort: true })
+  .refine((v) => {
+    const t = Date.parse(v);
+    return t >= MIN_INSTANT && t <= MAX_INSTANT;
+  }, 'must be between the years 0001 and 9999 (UTC)')
   .openapi({ description: 'ISO 8601 with offset', example: '2026-12-01T09:00:00+01:00' });
 
 export const ErrorSchema = z

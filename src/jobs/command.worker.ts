@@ -43,7 +43,9 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     // stalled-job check runs (WORKER_STALLED_INTERVAL_MS), then processed again: the inbox makes that safe.
     lockDuration: deps.config.queue.lockDurationMs,
     stalledInterval: deps.config.queue.stalledIntervalMs,
-    maxStalledCount: 2,
+    // Re-running a stalled job is always safe (the inbox and the notification records dedupe), so a job is not
+    // given up on just because its workers kept dying: only BullMQ's stalled-job limit could lose it otherwise.
+    maxStalledCount: 10,
   });
   worker.on('failed', (job, err) => {
     if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;

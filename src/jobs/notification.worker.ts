@@ -86,7 +86,9 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
     autorun: deps.autorun ?? true,
     lockDuration: deps.config.queue.lockDurationMs,
     stalledInterval: deps.config.queue.stalledIntervalMs,
-    maxStalledCount: 2,
+    // Re-running a stalled job is always safe (the inbox and the notification records dedupe), so a job is not
+    // given up on just because its workers kept dying: only BullMQ's stalled-job limit could lose it otherwise.
+    maxStalledCount: 10,
   });
   worker.on('error', (err) => log.error({ err }, 'notification worker error'));
   return worker;

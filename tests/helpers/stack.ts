@@ -117,6 +117,8 @@ export async function startStack(
   const queues = createQueues(redis, config.queue);
   const eventsConnection = createRedis(config.redis.url, 'worker');
   const queueEvents = new QueueEvents(QUEUE_NAMES.commands, { connection: eventsConnection, prefix: config.queue.prefix });
+  // Tests that cut Redis would otherwise get BullMQ's unhandled 'error' printed for every reconnect attempt.
+  queueEvents.on('error', () => {});
   await queueEvents.waitUntilReady();
   const workerConnection = createRedis(config.redis.url, 'worker');
   // The same after-commit work as a worker process (src/follow-ups/after-commit.ts).

@@ -363,6 +363,23 @@ describe('query parameters → 400 with query.* paths', () => {
     await expectRefused(get(`/api/v1/spaces/${spaceId}/availability`), { status: 400, code: 'validation_error', paths: ['query.from', 'query.to'] });
   });
 
+  it('timestamps outside the years 0001–9999 (UTC), which Postgres cannot store, are refused (found by the fault suite)', async () => {
+    await expectRefused(availability('0000-01-01T00:00:00Z', '0000-06-01T00:00:00Z'), { status: 400, code: 'validation_error', paths: ['query.from', 'query.to'] });
+    const promo = (over: Record<string, unknown>) => () =>
+      post(`/api/v1/workspaces/${workspaceId}/promo-codes`, { code: 'EPOCH1', discountType: 'percent', discountValue: 5, ...over }, admin);
+    await expectRefused(promo({ validFrom: '0001-01-01T00:00:00+14:00' }), { status: 400, code: 'validation_error', paths: ['validFrom'] });
+    await expectRefused(promo({ validTo: '9999-12-31T23:59:59-14:00' }), { status: 400, code: 'validation_error', paths: ['validTo'] });
+  });
+
+  it('a webhook URL with a NUL character is refused (found by the fault suite)', async () => {
+    for (const url of ['https://example.com/hook\u0000', 'https://example.com/ho\u0000ok'])
+      await expectRefused(() => post(`/api/v1/workspaces/${workspaceId}/webhooks`, { url, secret: 'validation-secret-0123456789', eventTypes: ['BOOKING_CREATED'] }, admin), {
+        status: 400,
+        code: 'validation_error',
+        paths: ['url'],
+      });
+  });
+
   it('availability with from lacking an offset', async () => {
     await expectRefused(availability(at(3).replace(/Z$/, ''), at(4)), { status: 400, code: 'validation_error', paths: ['query.from'] });
   });

@@ -24,6 +24,8 @@ export const WebhookEndpointInput = z
     url: z
       .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
       .max(2048)
+      // The URL check lets a NUL through (the URL parser would percent-encode it), and Postgres text cannot hold one.
+      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
       .openapi({ example: 'https://integrator.example.com/hooks/coworking' }),
     secret: z
       .string()
