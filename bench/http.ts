@@ -72,3 +72,32 @@ export function listRead(base: string, users: BenchUser[], connections: number, 
     ],
   });
 }
+
+/** `cache_requests_total` of a web process by keyspace and result, from its /metrics (empty when it has none). */
+export async function cacheCounters(base: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const m of text.matchAll(/^cache_requests_total\{([^}]*)\} (\d+(?:\.\d+)?)/gm)) {
+      const keyspace = m[1]!.match(/keyspace="([^"]*)"/)?.[1] ?? '?';
+      const result = m[1]!.match(/result="([^"]*)"/)?.[1] ?? '?';
+      out.set(`${keyspace}/${result}`, Number(m[2]));
+    }
+  } catch {
+    /* no metrics: no hit ratio */
+  }
+  return out;
+}
+
+/** Hit ratio per keyspace between two cacheCounters() snapshots, e.g. `booking 99.8%, bookings-list 97.1%`. */
+export function hitRatios(before: Map<string, number>, after: Map<string, number>): string {
+  const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const keyspaces = new Set([...after.keys()].map((k) => k.split('/')[0]!));
+  const parts: string[] = [];
+  for (const ks of keyspaces) {
+    const hits = delta(`${ks}/hit`);
+    const total = [...after.keys()].filter((k) => k.startsWith(`${ks}/`)).reduce((s, k) => s + delta(k), 0);
+    if (total > 0) parts.push(`${ks} ${((100 * hits) / total).toFixed(1)}%`);
+  }
+  return parts.join(', ');
+}

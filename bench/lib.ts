@@ -46,10 +46,12 @@ export function rssMb(pid: number): { peak: number; current: number } {
   }
 }
 
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
 /** CPU time (user + system) a process has used so far, in ms; NaN when /proc is unavailable. */
 export function cpuMs(pid: number): number {
   try {
-    // Fields after the command name (which may contain spaces): state is the 3rd field, utime the 14th, stime the 15th.
+    // /proc/<pid>/stat: after "pid (comm) " come field 3 (state) onwards; utime is field 14, stime field 15.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
@@ -57,7 +59,6 @@ export function cpuMs(pid: number): number {
     return NaN;
   }
 }
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 const live = new Set<Child>();
 
@@ -273,14 +274,6 @@ export async function load(opts: {
     bad: res.non2xx,
     errors: res.errors,
   };
-}
-
-/** `fn` once unmeasured (warm-up), then `runs` times. */
-export async function repeat<T>(runs: number, fn: (i: number) => Promise<T>, warmup?: () => Promise<unknown>): Promise<T[]> {
-  if (warmup) await warmup();
-  const out: T[] = [];
-  for (let i = 0; i < runs; i++) out.push(await fn(i));
-  return out;
 }
 
 export const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
