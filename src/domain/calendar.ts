@@ -13,8 +13,19 @@ const MS_PER_DAY = 86_400_000;
  * Luxon's own zone parser would also take 'UTC+5', 'local' and 'system'; IANAZone.isValidZone does not.
  * The leading-letter check keeps out bare offsets ('+05:00') that newer Intl versions accept as zones.
  */
+// luxon builds an Intl.DateTimeFormat on every isValidZone call (a measured hot spot of the worker and the API);
+// the answer for a zone name never changes in a process, so it is remembered. Bounded: names come from clients.
+const zoneValidity = new Map<string, boolean>();
+
 export function isIanaZone(tz: string): boolean {
-  return typeof tz === 'string' && /^[A-Za-z]/.test(tz) && IANAZone.isValidZone(tz);
+  if (typeof tz !== 'string' || !/^[A-Za-z]/.test(tz)) return false;
+  let valid = zoneValidity.get(tz);
+  if (valid === undefined) {
+    valid = IANAZone.isValidZone(tz);
+    if (zoneValidity.size >= 1000) zoneValidity.clear();
+    zoneValidity.set(tz, valid);
+  }
+  return valid;
 }
 
 export function assertTimeZone(tz: string): void {
