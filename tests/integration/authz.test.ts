@@ -403,3 +403,17 @@ describe('users are upserted from the token claims', () => {
     expect(row).toEqual({ user_id: u.id, email: u.email });
   });
 });
+
+describe('verified tokens are remembered only until they expire', () => {
+  it('a token accepted a moment ago is refused once its exp has passed', async () => {
+    const user = makeUser('member');
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await sign({ sub: user.id, email: user.email, name: user.name, role: user.role, exp }, TEST_JWT_SECRET, 'HS256');
+    expect((await stack.request('GET', '/api/v1/workspaces', { token })).status).toBe(200);
+    expect((await stack.request('GET', '/api/v1/workspaces', { token })).status).toBe(200); // from the cache
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
+    const late = await stack.request('GET', '/api/v1/workspaces', { token });
+    expect(late.status).toBe(401);
+    expect(late.body.error.code).toBe('unauthorized');
+  });
+});
