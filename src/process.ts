@@ -2,8 +2,7 @@ import { serve } from '@hono/node-server';
 import { QueueEvents } from 'bullmq';
 import { createApp } from './api/app.js';
 import { startHealthServer } from './api/health-server.js';
-import { cachePrefix } from './cache/keys.js';
-import { ReadCache } from './cache/read-cache.js';
+import { createReadCache } from './cache/read-cache.js';
 import { loadConfig, type AppConfig } from './config.js';
 import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
@@ -62,7 +61,7 @@ function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   queueEvents.on('error', (err) => logger.warn({ err }, 'queue events error'));
   // Its own connection with a short timeout: a slow or dead cache degrades reads to Postgres instead of stalling them.
   const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
-  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);
+  const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>
     logger.info({ port: info.port }, `API listening on http://${config.http.host}:${info.port} (docs at /docs)`),

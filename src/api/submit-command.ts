@@ -84,7 +84,7 @@ export async function submitCommand<N extends CommandName>(
     if (prior.fingerprint !== fingerprint)
       throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
     // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox).
-    job = await deps.queues.commands.getJob(jobId);
+    job = prior.job;
   } else {
     const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
     job = await deps.queues.commands.add(name, payload, { jobId });

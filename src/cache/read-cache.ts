@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { CommandEffects } from '../commands/context.js';
+import type { AppConfig } from '../config.js';
 import { cacheErrors, cacheEvictions, cacheRequests, cacheStoresSkipped } from '../metrics.js';
-import { gen, type CacheSlot } from './keys.js';
+import { cachePrefix, gen, type CacheSlot } from './keys.js';
 
 /**
  * Read-through cache with generation-checked stores (DESIGN.md invariant 4: no stale read after a job completes).
@@ -113,3 +114,7 @@ export class ReadCache {
     cacheEvictions.inc({ kind: 'generation' }, effects.userIds.size + effects.workspaceIds.size + effects.spaceIds.size + effects.bookingIds.size + 1);
   }
 }
+
+/** The cache as configured: its key prefix, TTL and on/off switch, on the given connection (CACHE_REDIS_URL). */
+export const createReadCache = (redis: Redis, config: Pick<AppConfig, 'queue' | 'cache'>) =>
+  new ReadCache(redis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import { cachePrefix } from '../cache/keys.js';
-import { ReadCache } from '../cache/read-cache.js';
+import { createReadCache } from '../cache/read-cache.js';
 import type { CommandEffects } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
@@ -28,7 +27,7 @@ type Step = { name: string; run: (effects: CommandEffects) => Promise<void>; mus
  * The one place both command workers and the scheduler get their after-commit work from.
  */
 export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
-  const cache = new ReadCache(deps.cacheRedis, cachePrefix(deps.config.queue.prefix), deps.config.cache.ttlSeconds);
+  const cache = createReadCache(deps.cacheRedis, deps.config);
   // Eviction first: once the job is reported completed, every read must see the change (invariant 4).
   const steps: Step[] = [{ name: 'evict-cache', run: (effects) => cache.evict(effects), mustSucceed: true }];
   // Then the command's outbox rows go to the notifications queue (invariant 3); the relay catches what this misses.

@@ -6,6 +6,7 @@ import { executeCommand, recordExhausted, type CommandHooks } from '../commands/
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 import { instrumented } from './instrument.js';
+import { redeliveryOptions } from './queues.js';
 
 export interface CommandWorkerDeps {
   orm: Orm;
@@ -39,13 +40,7 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.commandConcurrency,
     autorun: deps.autorun ?? true,
-    // A job whose worker died is handed to another once its lock lapses (WORKER_LOCK_DURATION_MS) and the next
-    // stalled-job check runs (WORKER_STALLED_INTERVAL_MS), then processed again: the inbox makes that safe.
-    lockDuration: deps.config.queue.lockDurationMs,
-    stalledInterval: deps.config.queue.stalledIntervalMs,
-    // Re-running a stalled job is always safe (the inbox and the notification records dedupe), so a job is not
-    // given up on just because its workers kept dying: only BullMQ's stalled-job limit could lose it otherwise.
-    maxStalledCount: 10,
+    ...redeliveryOptions(deps.config.queue),
   });
   worker.on('failed', (job, err) => {
     if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;

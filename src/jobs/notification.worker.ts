@@ -15,6 +15,7 @@ import {
   type NotificationJobName,
 } from './catalogue.js';
 import { instrumented } from './instrument.js';
+import { redeliveryOptions } from './queues.js';
 
 export interface NotificationWorkerDeps extends NotificationDeps {
   connection: Redis;
@@ -84,11 +85,7 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.notificationConcurrency,
     autorun: deps.autorun ?? true,
-    lockDuration: deps.config.queue.lockDurationMs,
-    stalledInterval: deps.config.queue.stalledIntervalMs,
-    // Re-running a stalled job is always safe (the inbox and the notification records dedupe), so a job is not
-    // given up on just because its workers kept dying: only BullMQ's stalled-job limit could lose it otherwise.
-    maxStalledCount: 10,
+    ...redeliveryOptions(deps.config.queue),
   });
   worker.on('error', (err) => log.error({ err }, 'notification worker error'));
   return worker;

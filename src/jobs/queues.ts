@@ -18,6 +18,15 @@ export function commandJobOptions(q: AppConfig['queue']): JobsOptions {
   };
 }
 
+/**
+ * How a worker hands on the jobs of a worker that died: once a job's lock lapses (WORKER_LOCK_DURATION_MS) the next
+ * stalled-job check (WORKER_STALLED_INTERVAL_MS) gives it to another worker. Re-running is always safe (the inbox and
+ * the notification records dedupe), so a job is never given up on just because its workers kept dying.
+ */
+export function redeliveryOptions(q: AppConfig['queue']) {
+  return { lockDuration: q.lockDurationMs, stalledInterval: q.stalledIntervalMs, maxStalledCount: 10 };
+}
+
 export function createQueues(connection: Redis, q: AppConfig['queue'], onError: (err: Error) => void = () => {}): Queues {
   const defaultJobOptions = commandJobOptions(q);
   const make = (name: string) => {

@@ -5,8 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, type App } from '../../src/api/app.js';
 import type { CommandHooks } from '../../src/commands/run-command.js';
 import { createCommandHooks } from '../../src/follow-ups/after-commit.js';
-import { cachePrefix } from '../../src/cache/keys.js';
-import { ReadCache } from '../../src/cache/read-cache.js';
+import { createReadCache, type ReadCache } from '../../src/cache/read-cache.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
@@ -129,7 +128,7 @@ export async function startStack(
   const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer }) : undefined;
   await notificationWorker?.waitUntilReady();
   const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
-  const cache = new ReadCache(cacheRedis, cachePrefix(config.queue.prefix), config.cache.ttlSeconds, config.cache.enabled);
+  const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
 
   async function request(method: string, path: string, r: RequestOpts = {}): Promise<TestResponse> {

@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { BookingSchema, GuestSchema, SpaceSchema, WorkspaceSchema, type Booking } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
@@ -11,9 +11,8 @@ import { bookingDto, withUsageDays } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
+import { json, body } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
-const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
 const tags = ['bookings'];
 const base = '/booking/bookings';
 

@@ -18,9 +18,8 @@ import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
+import { json, body } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
-const body = <T extends z.ZodType>(schema: T, required = true) => ({ body: { content: { 'application/json': { schema } }, required } });
 const tags = ['cart'];
 const base = '/booking/cart';
 

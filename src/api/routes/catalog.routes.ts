@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
 import { isValidTimeZone } from '../../domain/time-rules.js';
@@ -10,9 +10,8 @@ import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
+import { json, body } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
-const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
 const tags = ['catalog'];
 
 const createWorkspace = createRoute({

@@ -5,8 +5,8 @@ import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
+import { json } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const tags = ['notifications'];
 
 export const NotificationDto = z

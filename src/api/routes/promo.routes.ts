@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { PromoCodeSchema, type PromoCode } from '../../db/entities/index.js';
 import { pgCode, SQLSTATE } from '../../db/pg-errors.js';
@@ -10,8 +10,8 @@ import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
+import { json } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const tags = ['catalog'];
 
 const createPromo = createRoute({

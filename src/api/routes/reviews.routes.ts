@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { BookingReviewSchema, BookingSchema, SpaceSchema, type BookingReview } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
 import * as C from '../cart.schemas.js';
@@ -6,8 +6,8 @@ import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
+import { json } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const tags = ['reviews'];
 const base = '/booking/reviews';
 

@@ -14,9 +14,8 @@ import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
+import { json, body } from '../openapi-helpers.js';
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
-const body = <T extends z.ZodType>(schema: T) => ({ body: { content: { 'application/json': { schema } }, required: true } });
 const tags = ['webhooks'];
 
 export const WebhookEndpointInput = z
