@@ -30,6 +30,8 @@ const EnvSchema = z
     BULL_BOARD_PASSWORD: z.string().min(1).optional(),
     BULL_BOARD_READ_ONLY: bool.default(true),
     COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
+    // Most booking creates committed in one transaction (src/commands/group-commit.ts); 1 = one per command.
+    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(10),
     NOTIFICATION_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
     COMMAND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
     COMMAND_BACKOFF_MS: z.coerce.number().int().min(1).default(250),
@@ -95,6 +97,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     queue: {
       prefix: env.QUEUE_PREFIX,
       commandConcurrency: env.COMMAND_CONCURRENCY,
+      commandGroupMax: env.COMMAND_GROUP_MAX,
       notificationConcurrency: env.NOTIFICATION_CONCURRENCY,
       attempts: env.COMMAND_ATTEMPTS,
       backoffMs: env.COMMAND_BACKOFF_MS,

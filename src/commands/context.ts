@@ -9,6 +9,7 @@ import {
   UserSchema,
   WorkspaceSchema,
   type Booking,
+  type Outbox,
   type StoredEffects,
 } from '../db/entities/index.js';
 import { DomainError } from '../domain/errors.js';
@@ -21,7 +22,11 @@ export interface CommandEffects {
   workspaceIds: Set<string>;
   spaceIds: Set<string>;
   outboxIds: string[];
+  /** The outbox rows themselves, held by the process that wrote them (empty when effects come back from the inbox). */
+  events: OutboxEvent[];
 }
+
+export type OutboxEvent = Pick<Outbox, 'id' | 'eventType' | 'payload'>;
 
 export const storeEffects = (e: CommandEffects): StoredEffects => ({
   bookingIds: [...e.bookingIds],
@@ -37,6 +42,7 @@ export const loadEffects = (e: StoredEffects): CommandEffects => ({
   workspaceIds: new Set(e.workspaceIds),
   spaceIds: new Set(e.spaceIds),
   outboxIds: [...e.outboxIds],
+  events: [],
 });
 
 export const emptyEffects = (): CommandEffects => ({
@@ -45,6 +51,7 @@ export const emptyEffects = (): CommandEffects => ({
   workspaceIds: new Set(),
   spaceIds: new Set(),
   outboxIds: [],
+  events: [],
 });
 
 const isStaff = (actor: Actor | null) => actor === null || actor.role === 'staff' || actor.role === 'admin';
@@ -134,6 +141,7 @@ export class CommandContext {
       publishedAt: null,
     });
     this.effects.outboxIds.push(id);
+    this.effects.events.push({ id, eventType: type, payload });
   }
 
   /** Frees the booking's claim on its slot (cancel, delete). */

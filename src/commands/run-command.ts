@@ -40,8 +40,6 @@ export function toRefusal(e: unknown): DomainError | undefined {
   return undefined;
 }
 
-const INBOX_PKEY = 'processed_commands_pkey';
-
 async function storedOutcome(orm: MikroORM, id: string): Promise<(CommandOutcome & { effects?: StoredEffects }) | undefined> {
   const row = await orm.em.fork().findOne(ProcessedCommandSchema, id);
   if (!row) return undefined;
@@ -50,67 +48,77 @@ async function storedOutcome(orm: MikroORM, id: string): Promise<(CommandOutcome
     : { outcome: 'failed', error: row.error as JobError, replayed: true };
 }
 
+/** A command seen before: its stored outcome, after redoing its after-commit work (idempotent) if it has any. */
+async function replay(stored: CommandOutcome & { effects?: StoredEffects }, hooks: CommandHooks): Promise<CommandOutcome> {
+  // The first delivery may have died after its commit and before its after-commit work (eviction, publishing of
+  // still-unpublished outbox rows): redo it before the job can be reported completed.
+  const { effects, ...outcome } = stored;
+  if (effects) await hooks.afterCommit?.(loadEffects(effects));
+  return outcome;
+}
+
 /**
  * Runs one booking command exactly once in effect. The inbox row (keyed by the job id) commits in the same
- * transaction as the change, so a redelivered or re-added job finds it and returns the stored outcome; two
- * concurrent deliveries collide on the inbox primary key and the loser reads the winner's outcome.
+ * transaction as the change, so a command can never commit twice: a redelivered or re-added job collides with its
+ * own inbox row (or is refused by the state its first run left behind) and returns the stored outcome instead;
+ * two concurrent deliveries collide on the inbox primary key and the loser reads the winner's outcome.
  * Refusals are recorded too, so a replay of a refused command is refused the same way.
+ *
+ * The inbox is read only when the transaction fails, not before every command: replays are rare, and a lookup
+ * per command was one more round trip on the hot path.
  */
 export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: CommandHooks = {}): Promise<CommandOutcome> {
-  const stored = await storedOutcome(orm, job.id);
-  if (stored) {
-    // The first delivery may have died after its commit and before its after-commit work: redo that work
-    // (idempotent: eviction, publishing of still-unpublished outbox rows) before the job can be reported completed.
-    const { effects, ...outcome } = stored;
-    if (effects) await hooks.afterCommit?.(loadEffects(effects));
-    return outcome;
-  }
-
   if (!isCommandName(job.name)) {
-    return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Unknown command ${job.name}`));
+    return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Unknown command ${job.name}`), hooks);
   }
   const parsed = commandSchemas[job.name].safeParse(job.data);
   if (!parsed.success) {
     return recordRefusal(orm, job, null, new DomainError('invalid_payload', `Malformed ${job.name} payload`, {
       issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    }));
+    }), hooks);
   }
   const payload = parsed.data;
   const handler = commandHandlers[job.name] as (ctx: CommandContext, p: typeof payload) => Promise<CommandResult>;
 
+  let committed: { result: CommandResult; effects: CommandEffects };
   try {
-    const { result, effects } = await orm.em.fork().transactional(async (em) => {
+    committed = await orm.em.fork().transactional(async (em) => {
       const ctx = new CommandContext(em, job.id, payload.actor, new Date(payload.requestedAt));
       const result = await handler(ctx, payload);
-      em.create(ProcessedCommandSchema, {
-        id: job.id,
-        name: job.name,
-        userId: payload.actor.id,
-        fingerprint: payload.fingerprint ?? null,
-        outcome: 'completed',
-        result,
-        error: null,
-        effects: storeEffects(ctx.effects),
-        requestedAt: new Date(payload.requestedAt),
-        processedAt: new Date(),
-      });
+      em.create(ProcessedCommandSchema, inboxRow(job, payload, ctx.now, result, ctx.effects));
       return { result, effects: ctx.effects };
     });
-    await hooks.afterCommit?.(effects);
-    return { outcome: 'completed', result, replayed: false };
   } catch (e) {
-    if (pgCode(e) === SQLSTATE.uniqueViolation && pgConstraint(e) === INBOX_PKEY) {
-      // A concurrent delivery committed first and does the after-commit work itself.
-      const winner = await storedOutcome(orm, job.id);
-      if (winner) {
-        const { effects: _done, ...outcome } = winner;
-        return outcome;
-      }
-    }
+    const stored = await storedOutcome(orm, job.id);
+    if (stored) return replay(stored, hooks);
     const refusal = toRefusal(e);
     if (!refusal) throw e;
-    return recordRefusal(orm, job, payload, refusal);
+    return recordRefusal(orm, job, payload, refusal, hooks);
   }
+  await hooks.afterCommit?.(committed.effects);
+  return { outcome: 'completed', result: committed.result, replayed: false };
+}
+
+/** The inbox row of a command that completed, written in its transaction. */
+export function inboxRow(
+  job: CommandJob,
+  payload: { actor: { id: string }; fingerprint?: string | null | undefined; requestedAt: string },
+  requestedAt: Date,
+  result: CommandResult,
+  effects: CommandEffects,
+) {
+  return {
+    id: job.id,
+    name: job.name,
+    userId: payload.actor.id,
+    fingerprint: payload.fingerprint ?? null,
+    outcome: 'completed' as const,
+    result,
+    error: null,
+    effects: storeEffects(effects),
+    requestedAt,
+    processedAt: new Date(),
+  };
 }
 
 /**
@@ -123,7 +131,7 @@ export async function recordExhausted(orm: MikroORM, job: CommandJob): Promise<v
     typeof data?.actor?.id === 'string' && typeof data.requestedAt === 'string'
       ? { actor: { id: data.actor.id }, requestedAt: data.requestedAt, fingerprint: typeof data.fingerprint === 'string' ? data.fingerprint : null }
       : null;
-  await recordRefusal(orm, job, payload, new DomainError('internal_error', 'The command failed after all its retries'));
+  await recordRefusal(orm, job, payload, new DomainError('internal_error', 'The command failed after all its retries'), {});
 }
 
 async function recordRefusal(
@@ -131,6 +139,7 @@ async function recordRefusal(
   job: CommandJob,
   payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined } | null,
   refusal: DomainError,
+  hooks: CommandHooks,
 ): Promise<CommandOutcome> {
   const error = refusal.toJSON();
   const inserted = await orm.em
@@ -152,5 +161,6 @@ async function recordRefusal(
     .execute('run');
   if (inserted.affectedRows === 1) return { outcome: 'failed', error, replayed: false };
   // A concurrent delivery recorded first: its outcome is the one that counts.
-  return (await storedOutcome(orm, job.id)) ?? { outcome: 'failed', error, replayed: false };
+  const stored = await storedOutcome(orm, job.id);
+  return stored ? replay(stored, hooks) : { outcome: 'failed', error, replayed: false };
 }

@@ -6,7 +6,7 @@ import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Queues } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
-import { publishOutbox } from './outbox.js';
+import { publishCommitted } from './outbox.js';
 
 export interface FollowUpDeps {
   config: AppConfig;
@@ -31,7 +31,7 @@ export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
   // Eviction first: once the job is reported completed, every read must see the change (invariant 4).
   const steps: Step[] = [{ name: 'evict-cache', run: (effects) => cache.evict(effects), mustSucceed: true }];
   // Then the command's outbox rows go to the notifications queue (invariant 3); the relay catches what this misses.
-  steps.push({ name: 'publish-outbox', run: async (effects) => void (await publishOutbox(deps, effects.outboxIds)), mustSucceed: false });
+  steps.push({ name: 'publish-outbox', run: async (effects) => void (await publishCommitted(deps, effects)), mustSucceed: false });
   const log = deps.logger.child({ part: 'after-commit' });
   return {
     afterCommit: async (effects) => {

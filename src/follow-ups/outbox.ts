@@ -1,5 +1,6 @@
 import { LockMode, type EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
 import type { BulkJobOptions, Queue } from 'bullmq';
+import type { CommandEffects } from '../commands/context.js';
 import type { AppConfig } from '../config.js';
 import { OutboxSchema, type Outbox } from '../db/entities/index.js';
 import type { Orm } from '../db/orm.js';
@@ -49,7 +50,21 @@ async function publishLocked(em: EntityManager, deps: OutboxDeps, where: FilterQ
   return rows.length;
 }
 
-/** After commit: publishes the command's own outbox rows. Returns how many it published. */
+/**
+ * After commit: publishes a command's (or sweep's) own outbox rows. The process that wrote them holds them, so it
+ * enqueues them with one addBulk and marks them with one guarded UPDATE, without locking: a relay racing it can only
+ * enqueue the same job ids, which BullMQ deduplicates. Effects reloaded from the inbox (a redelivered command) carry
+ * only ids: those rows are read, locked and published like the relay does. Returns how many it published.
+ */
+export async function publishCommitted(deps: OutboxDeps, effects: Pick<CommandEffects, 'outboxIds' | 'events'>): Promise<number> {
+  if (!effects.outboxIds.length) return 0;
+  if (effects.events.length !== effects.outboxIds.length) return publishOutbox(deps, effects.outboxIds);
+  await deps.queues.notifications.addBulk(effects.events.map((row) => outboxJob(deps.config, row)));
+  await deps.orm.em.fork().nativeUpdate(OutboxSchema, { id: { $in: effects.outboxIds }, publishedAt: null }, { publishedAt: new Date() });
+  return effects.events.length;
+}
+
+/** Publishes the given outbox rows that are still unpublished, locked. Returns how many it published. */
 export async function publishOutbox(deps: OutboxDeps, ids: readonly string[]): Promise<number> {
   if (!ids.length) return 0;
   return deps.orm.em.fork().transactional((em) => publishLocked(em, deps, { id: { $in: [...ids] } }, ids.length));

@@ -2,7 +2,8 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
-import { executeCommand, recordExhausted, type CommandHooks } from '../commands/run-command.js';
+import { GroupCommit } from '../commands/group-commit.js';
+import { recordExhausted, type CommandHooks } from '../commands/run-command.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 import { instrumented } from './instrument.js';
@@ -24,9 +25,10 @@ export interface CommandWorkerDeps {
  */
 export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   const log = deps.logger.child({ queue: QUEUE_NAMES.commands });
+  const runner = new GroupCommit(deps.orm, deps.hooks ?? {}, deps.config.queue.commandGroupMax);
   const processor = async (job: Job): Promise<CommandResult> => {
     const started = performance.now();
-    const outcome = await executeCommand(deps.orm, { id: job.id!, name: job.name, data: job.data }, deps.hooks);
+    const outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });
     const ms = Math.round(performance.now() - started);
     if (outcome.outcome === 'failed') {
       log.info({ jobId: job.id, jobName: job.name, code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupCommit } from '../../src/commands/group-commit.js';
+import { executeCommand, type CommandHooks } from '../../src/commands/run-command.js';
+import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, ReservationSchema } from '../../src/db/entities/index.js';
+import { notificationJobId } from '../../src/jobs/catalogue.js';
+import { hourlySlot, seedSpace } from '../helpers/factories.js';
+import { makeUser, startStack, type Stack } from '../helpers/stack.js';
+
+// Group commit (src/commands/group-commit.ts) driven directly, with the stack's real after-commit hooks; the
+// stack's own worker also runs through it, so every other integration test exercises it too.
+let stack: Stack;
+let spaceId: string;
+let otherSpaceId: string;
+const member = makeUser('member');
+let hoursAhead = 24;
+
+beforeAll(async () => {
+  stack = await startStack({ worker: false });
+  spaceId = (await seedSpace(stack)).space.id;
+  otherSpaceId = (await seedSpace(stack)).space.id;
+  await stack.request('GET', '/api/v1/workspaces', { as: member }); // the member's user row
+});
+afterAll(() => stack?.close());
+
+const em = () => stack.orm.em.fork();
+const createJob = (over: { space?: string; window?: { startsAt: string; endsAt: string } } = {}) => {
+  const bookingId = crypto.randomUUID();
+  return {
+    bookingId,
+    job: {
+      id: `g-${bookingId}`,
+      name: 'booking.create',
+      data: {
+        actor: { id: member.id, role: 'member' },
+        requestedAt: new Date().toISOString(),
+        bookingId,
+        spaceId: over.space ?? spaceId,
+        bookingType: 'hourly',
+        ...(over.window ?? hourlySlot((hoursAhead += 2))),
+        attendees: 1,
+        notes: null,
+        guests: [],
+      },
+    },
+  };
+};
+
+describe('group commit of booking creates', () => {
+  it('creates handed over together commit in one transaction; each has its own inbox row, effects and event', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const jobs = Array.from({ length: 6 }, (_, i) => createJob({ space: i % 2 ? otherSpaceId : spaceId }));
+    const outcomes = await Promise.all(jobs.map(({ job }) => runner.execute(job)));
+
+    expect(runner.stats).toEqual({ groups: 1, grouped: 6, fellBack: 0 });
+    for (const [i, { bookingId, job }] of jobs.entries()) {
+      expect(outcomes[i]).toEqual({ outcome: 'completed', replayed: false, result: expect.objectContaining({ bookingId, status: 'pending' }) });
+      const inbox = await em().findOneOrFail(ProcessedCommandSchema, job.id);
+      expect(inbox).toMatchObject({ outcome: 'completed', result: outcomes[i]!.outcome === 'completed' ? outcomes[i]!.result : null });
+      expect(inbox.effects?.bookingIds).toEqual([bookingId]);
+      expect(await em().count(BookingEventSchema, { bookingId })).toBe(1);
+      // The shared after-commit step published every member's event (one addBulk) and marked it published.
+      const [event] = await em().find(OutboxSchema, { aggregateId: bookingId });
+      expect(event!.publishedAt).not.toBeNull();
+      expect(await stack.queues.notifications.getJob(notificationJobId.event(event!.id))).toBeDefined();
+    }
+    // And evicted: a detail read sees each booking.
+    const read = await stack.request('GET', `/api/v1/booking/bookings/${jobs[0]!.bookingId}`, { as: member });
+    expect(read.body).toMatchObject({ id: jobs[0]!.bookingId, status: 'pending' });
+  });
+
+  it('two members claiming overlapping slots → the group rolls back, each runs alone: one booking, one slot_unavailable', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const window = hourlySlot((hoursAhead += 2));
+    const a = createJob({ window });
+    const b = createJob({ window });
+    const c = createJob();
+    const bad = { bookingId: '', job: { id: `g-bad-${crypto.randomUUID()}`, name: 'booking.create', data: { bookingId: 'nope' } } };
+    const [oa, ob, oc, obad] = await Promise.all([a, b, c, bad].map(({ job }) => runner.execute(job)));
+
+    expect(runner.stats).toMatchObject({ groups: 0, fellBack: 3 });
+    expect([oa!.outcome, ob!.outcome].sort()).toEqual(['completed', 'failed']);
+    const loser = oa!.outcome === 'failed' ? oa! : ob!;
+    expect(loser).toMatchObject({ outcome: 'failed', error: { code: 'slot_unavailable' } });
+    expect(oc).toMatchObject({ outcome: 'completed' });
+    expect(obad).toMatchObject({ outcome: 'failed', error: { code: 'invalid_payload' } });
+    expect(await em().count(BookingSchema, { id: { $in: [a.bookingId, b.bookingId] } })).toBe(1);
+    expect(await em().count(ReservationSchema, { bookingId: { $in: [a.bookingId, b.bookingId] } })).toBe(1);
+    // Refusals are recorded in the inbox like any other.
+    expect(await em().findOne(ProcessedCommandSchema, { outcome: 'failed', id: { $in: [a.job.id, b.job.id] } })).toMatchObject({ error: { code: 'slot_unavailable' } });
+  });
+
+  it('a member seen before (its job redelivered) → it replays its stored outcome, the others still commit once', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const seen = createJob();
+    const first = await executeCommand(stack.orm, seen.job, stack.hooks);
+    const fresh = [createJob(), createJob()];
+    const [again, ...others] = await Promise.all([seen, ...fresh].map(({ job }) => runner.execute(job)));
+
+    expect(again).toEqual({ ...first, replayed: true });
+    for (const o of others) expect(o).toMatchObject({ outcome: 'completed', replayed: false });
+    for (const { bookingId } of [seen, ...fresh]) expect(await em().count(BookingSchema, { id: bookingId })).toBe(1);
+  });
+
+  it('after-commit fails → every member’s job fails for a retry; the retry replays from the inbox and redoes the work', async () => {
+    let evictions = 0;
+    const failing: CommandHooks = {
+      afterCommit: async () => {
+        evictions++;
+        throw new Error('cache down');
+      },
+    };
+    const runner = new GroupCommit(stack.orm, failing, 10);
+    const jobs = [createJob(), createJob(), createJob()];
+    const settled = await Promise.allSettled(jobs.map(({ job }) => runner.execute(job)));
+    expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(evictions).toBe(1); // one shared after-commit step for the group
+    // Committed all the same (the change and the inbox rows went together) …
+    for (const { bookingId } of jobs) expect(await em().count(BookingSchema, { id: bookingId })).toBe(1);
+    // … and each retry finds its row and redoes its after-commit work before reporting completed.
+    const retry = new GroupCommit(stack.orm, stack.hooks, 10);
+    const outcomes = await Promise.all(jobs.map(({ job }) => retry.execute(job)));
+    for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed', replayed: true });
+    for (const { bookingId } of jobs) expect((await em().findOneOrFail(OutboxSchema, { aggregateId: bookingId })).publishedAt).not.toBeNull();
+  });
+
+  it('COMMAND_GROUP_MAX=1 turns grouping off: every command its own transaction', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 1);
+    const outcomes = await Promise.all([createJob(), createJob()].map(({ job }) => runner.execute(job)));
+    for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed' });
+    expect(runner.stats).toEqual({ groups: 0, grouped: 0, fellBack: 0 });
+  });
+});
