@@ -11,18 +11,33 @@ import type { CommandContext } from './context.js';
 /**
  * Deletes expired cart holds overlapping [startsAt, endsAt) on the space, judged at `ctx.now`. A cart item whose hold
  * goes loses it (`cart_items.reservation_id` is set null by its foreign key); its owner's checkout then tries to
- * claim the slot again. Returns how many went.
+ * claim the slot again. Returns how many went. A group commit clears its members' slots in one statement first
+ * (`ctx.expiredHoldsCleared`), and then this is a no-op.
  */
 export async function clearExpiredHolds(ctx: CommandContext, spaceId: string, startsAt: Date, endsAt: Date): Promise<number> {
-  const rows = await ctx.em.execute<{ id: string }[]>(
-    `delete from "reservations"
-      where "space_id" = ? and "kind" = 'hold' and "expires_at" <= ?
-        and tstzrange("starts_at", "ends_at", '[)') && tstzrange(?, ?, '[)')
-      returning "id"`,
-    [spaceId, ctx.now, startsAt, endsAt],
+  if (ctx.expiredHoldsCleared) return 0;
+  const cleared = await clearExpiredHoldsOf(ctx.em, [{ spaceId, startsAt, endsAt, now: ctx.now }]);
+  for (const id of cleared) ctx.effects.spaceIds.add(id);
+  return cleared.length;
+}
+
+/** The statement behind clearExpiredHolds, for many slots at once, each judged at its own `now`: the spaces it freed. */
+export async function clearExpiredHoldsOf(
+  em: CommandContext['em'],
+  slots: readonly { spaceId: string; startsAt: Date; endsAt: Date; now: Date }[],
+): Promise<string[]> {
+  // Postgres array literals: knex would expand a JS array binding into a list of parameters.
+  const array = (values: string[]) => `{${values.join(',')}}`;
+  const iso = (d: Date) => d.toISOString();
+  const rows = await em.execute<{ space_id: string }[]>(
+    `delete from "reservations" r
+      using unnest(?::uuid[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as c(space_id, starts_at, ends_at, now)
+      where r."space_id" = c.space_id and r."kind" = 'hold' and r."expires_at" <= c.now
+        and tstzrange(r."starts_at", r."ends_at", '[)') && tstzrange(c.starts_at, c.ends_at, '[)')
+      returning r."space_id"`,
+    [array(slots.map((s) => s.spaceId)), array(slots.map((s) => iso(s.startsAt))), array(slots.map((s) => iso(s.endsAt))), array(slots.map((s) => iso(s.now)))],
   );
-  if (rows.length) ctx.effects.spaceIds.add(spaceId);
-  return rows.length;
+  return rows.map((r) => r.space_id);
 }
 
 /**

@@ -62,6 +62,8 @@ const isStaff = (actor: Actor | null) => actor === null || actor.role === 'staff
  */
 export class CommandContext {
   readonly effects = emptyEffects();
+  /** Set by a group commit that already deleted the expired holds overlapping this command's slot. */
+  expiredHoldsCleared = false;
 
   constructor(
     readonly em: EntityManager,

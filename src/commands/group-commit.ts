@@ -2,12 +2,14 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { ProcessedCommandSchema, SpaceSchema, UserSchema, WorkspaceSchema } from '../db/entities/index.js';
 import { commandSchemas, type CommandPayload, type CommandResult } from '../jobs/catalogue.js';
 import { commandHandlers } from './handlers.js';
+import { clearExpiredHoldsOf } from './claims.js';
 import { CommandContext, emptyEffects, type CommandEffects } from './context.js';
 import { executeCommand, inboxRow, type CommandHooks, type CommandJob, type CommandOutcome } from './run-command.js';
 
 /**
  * Group commit: booking creates that arrive together run in ONE transaction (one BEGIN/COMMIT, one flush that
- * inserts every member's rows with one multi-row INSERT per table, the catalogue rows they need read once), then
+ * inserts every member's rows with one multi-row INSERT per table, the catalogue rows they need read once, the
+ * expired holds in their way deleted by one statement), then
  * share one after-commit step (one eviction round trip, one addBulk). One transaction per command costs round
  * trips and CPU on both sides; this is where figure 1 of `npm run bench` spent them.
  *
@@ -79,10 +81,19 @@ export class GroupCommit {
     let committed: { m: Member; result: CommandResult; effects: CommandEffects }[];
     try {
       committed = await this.orm.em.fork().transactional(async (em) => {
-        await prefetch(em, members.map((x) => x.payload));
+        const payloads = members.map((x) => x.payload);
+        await prefetch(em, payloads);
+        const freed = new Set(
+          await clearExpiredHoldsOf(
+            em,
+            payloads.map((p) => ({ spaceId: p.spaceId, startsAt: new Date(p.startsAt), endsAt: new Date(p.endsAt), now: new Date(p.requestedAt) })),
+          ),
+        );
         const out = [];
         for (const { m, payload } of members) {
           const ctx = new CommandContext(em, m.job.id, payload.actor, new Date(payload.requestedAt));
+          ctx.expiredHoldsCleared = true;
+          if (freed.has(payload.spaceId)) ctx.effects.spaceIds.add(payload.spaceId);
           const result = await commandHandlers['booking.create'](ctx, payload);
           em.create(ProcessedCommandSchema, inboxRow(m.job, payload, ctx.now, result, ctx.effects));
           out.push({ m, result, effects: ctx.effects });

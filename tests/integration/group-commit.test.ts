@@ -89,6 +89,29 @@ describe('group commit of booking creates', () => {
     expect(await em().findOne(ProcessedCommandSchema, { outcome: 'failed', id: { $in: [a.job.id, b.job.id] } })).toMatchObject({ error: { code: 'slot_unavailable' } });
   });
 
+  it('expired holds in the members’ way are cleared by one statement; a live hold still refuses its member', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const lapsedWindow = hourlySlot((hoursAhead += 2));
+    const liveWindow = hourlySlot((hoursAhead += 2));
+    const hold = (window: { startsAt: string; endsAt: string }, expiresAt: Date) =>
+      em().insert(ReservationSchema, { id: crypto.randomUUID(), spaceId, kind: 'hold', bookingId: null, startsAt: new Date(window.startsAt), endsAt: new Date(window.endsAt), expiresAt, createdAt: new Date() });
+    const lapsed = await hold(lapsedWindow, new Date(Date.now() - 60_000));
+    await hold(liveWindow, new Date(Date.now() + 3_600_000));
+
+    const freed = [createJob({ window: lapsedWindow }), createJob()];
+    const outcomes = await Promise.all(freed.map(({ job }) => runner.execute(job)));
+    expect(runner.stats).toMatchObject({ groups: 1, grouped: 2 });
+    for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed' });
+    expect(await em().count(ReservationSchema, { id: lapsed })).toBe(0);
+    // The member whose slot a hold freed evicts that space's availability too (its stored effects say so).
+    expect((await em().findOneOrFail(ProcessedCommandSchema, freed[0]!.job.id)).effects?.spaceIds).toEqual([spaceId]);
+
+    const blocked = createJob({ window: liveWindow });
+    const [refused, fine] = await Promise.all([blocked, createJob()].map(({ job }) => runner.execute(job)));
+    expect(refused).toMatchObject({ outcome: 'failed', error: { code: 'slot_unavailable' } });
+    expect(fine).toMatchObject({ outcome: 'completed' });
+  });
+
   it('a member seen before (its job redelivered) → it replays its stored outcome, the others still commit once', async () => {
     const runner = new GroupCommit(stack.orm, stack.hooks, 10);
     const seen = createJob();
