@@ -1,8 +1,9 @@
 /**
  * A steady, open-loop load (requests go out on schedule whether or not earlier ones answered, so a slow
- * answer cannot hide latency), with the completion of each command's job observed through QueueEvents.
- * Every other request carries `Prefer: wait=5`: its round trip is measured from send to the last byte.
- * Used for figure 3 (the service) and B5 (the bare pipeline) alike.
+ * answer cannot hide latency). Commands (with a `watch`): the completion of each one's job is observed through
+ * QueueEvents, and with `preferWait` every other request carries `Prefer: wait=5`, its round trip measured from
+ * send to the last byte; used for figure 3 (the service), B5 (the bare pipeline) and figure 4's writer. Without a
+ * watch a request is done when its 200 arrives: figure 4's detail reads at a light load, and B3 alike.
  */
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -13,7 +14,7 @@ import { sleep, waitUntil } from './lib.js';
 
 export interface OpenLoopResult {
   sent: number;
-  /** POST sent → job completed (QueueEvents 'completed' seen by this process), every request. */
+  /** Sent → job completed (QueueEvents 'completed' seen by this process), every request; without a watch, → 200 received. */
   completed: number[];
   /** POST with `Prefer: wait=5` sent → answer received (200 when the job finished in time, else 202 after ~5 s). */
   waitRoundTrip: number[];
@@ -41,6 +42,12 @@ export function summarize(r: OpenLoopResult): LatencySummary {
     waitTimeouts: r.waitTimeouts,
     failures: r.failures.length,
   };
+}
+
+/** Throws with a few examples when any run had a failed request or job. */
+export function assertNoFailures(what: string, runs: OpenLoopResult[]): void {
+  const failures = runs.flatMap((r) => r.failures);
+  if (failures.length) throw new Error(`${what}: ${failures.length} failures, e.g. ${failures.slice(0, 3).join(' | ')}`);
 }
 
 interface Sent {
@@ -77,21 +84,24 @@ export async function openLoop(opts: {
   url: string;
   rate: number;
   durationMs: number;
-  watch: CompletionWatch;
-  /** Path and body for the i-th request; headers are added here. */
-  request: (i: number) => { path: string; body: string; headers: Record<string, string> };
+  watch?: CompletionWatch;
+  /** Every other request carries `Prefer: wait=5` (needs a watch). */
+  preferWait?: boolean;
+  /** The i-th request (POST unless given); content headers are added here. */
+  request: (i: number) => { method?: 'GET' | 'POST' | 'PATCH'; path: string; body?: string; headers: Record<string, string> };
 }): Promise<OpenLoopResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const base = new URL(opts.url);
   const sent: Sent[] = [];
   const failures: string[] = [];
   const roundTrips: number[] = [];
+  const answered: number[] = []; // without a watch
   let waitTimeouts = 0;
   const inflight = new Set<Promise<void>>();
 
   const fire = (i: number) => {
-    const wait = i % 2 === 1;
-    const { path, body, headers } = opts.request(i);
+    const wait = opts.preferWait === true && i % 2 === 1;
+    const { method = 'POST', path, body, headers } = opts.request(i);
     const rec: Sent = { at: performance.now(), wait };
     sent.push(rec);
     const p = new Promise<void>((resolve) => {
@@ -100,9 +110,13 @@ export async function openLoop(opts: {
           host: base.hostname,
           port: base.port,
           path,
-          method: 'POST',
+          method,
           agent,
-          headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(wait ? { prefer: 'wait=5' } : {}) },
+          headers: {
+            ...headers,
+            ...(body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}),
+            ...(wait ? { prefer: 'wait=5' } : {}),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -110,6 +124,11 @@ export async function openLoop(opts: {
           res.on('end', () => {
             const doneAt = performance.now();
             const text = Buffer.concat(chunks).toString();
+            if (!opts.watch) {
+              if (res.statusCode === 200) answered.push(doneAt - rec.at);
+              else failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
+              return resolve();
+            }
             try {
               const json = JSON.parse(text) as { jobId?: string; id?: string; state?: string };
               rec.jobId = json.jobId ?? json.id;
@@ -147,20 +166,23 @@ export async function openLoop(opts: {
   }
   const achievedRate = (i * 1000) / (performance.now() - start);
   await Promise.all(inflight);
+  agent.destroy();
+  const watch = opts.watch;
+  if (!watch) return { sent: i, completed: answered, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate };
+
   const withJob = sent.filter((s) => s.jobId);
   await waitUntil(
     'every job of the steady load to finish',
-    () => withJob.every((s) => opts.watch.completedAt.has(s.jobId!) || opts.watch.failed.has(s.jobId!)),
+    () => withJob.every((s) => watch.completedAt.has(s.jobId!) || watch.failed.has(s.jobId!)),
     // A worker slower than the offered rate leaves a backlog: give it time to drain rather than fail.
     30_000 + 50 * withJob.length,
   ).catch((e) => failures.push(String(e)));
-  agent.destroy();
 
   const completed: number[] = [];
   for (const s of withJob) {
-    const at = opts.watch.completedAt.get(s.jobId!);
+    const at = watch.completedAt.get(s.jobId!);
     if (at !== undefined) completed.push(at - s.at);
-    else if (opts.watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${opts.watch.failed.get(s.jobId!)}`);
+    else if (watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${watch.failed.get(s.jobId!)}`);
   }
   return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate };
 }

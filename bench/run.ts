@@ -18,7 +18,7 @@ import { rawEnqueue, rawHttp, rawQueue } from './baselines.js';
 import { QUEUE_NAMES } from '../src/jobs/catalogue.js';
 import { CommandQueue, drainCommands, waitIdle, type CreatedBooking } from './commands.js';
 import { printProfile } from './cpuprofile.js';
-import { cacheCounters, detailRead, hitRatios, httpEnqueue, listRead } from './http.js';
+import { cacheCounters, detailRead, detailReadWithWrites, hitRatios, httpEnqueue, listRead, ownBooking, type MixedRun } from './http.js';
 import {
   Child,
   childTails,
@@ -33,7 +33,7 @@ import {
   waitForHttp,
   type LoadResult,
 } from './lib.js';
-import { CompletionWatch, openLoop, summarize, type LatencySummary, type OpenLoopResult } from './open-loop.js';
+import { assertNoFailures, CompletionWatch, openLoop, summarize, type LatencySummary, type OpenLoopResult } from './open-loop.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
 import { fmt, num, ratio, renderTable, stat, type Row, type Stat } from './table.js';
 
@@ -52,6 +52,9 @@ const P = quick
   : { runs: 3, commands: 6000, warmCommands: 2000, rawJobs: 20_000, loadS: 3, warmS: 1, steadyMs: 5000, warmSteadyMs: 1500, workspaces: 4, spaces: 25, members: 200, readSet: 2000 };
 const CONNECTIONS = 50;
 const STEADY_RATE = 200;
+/** Figure 4: the detail read's light open-loop load, and the writer's rate under the 50-connection reads. */
+const READ_RATE = 500;
+const WRITE_RATE = 50;
 const COMMAND_CONCURRENCY = 10;
 
 /** Does the service have a switch for its read cache? Then reads are measured with it on and off. */
@@ -79,10 +82,14 @@ async function startApi(env: BenchEnv, name: string, extra: Record<string, strin
   return { child, base };
 }
 
+/** A worker process, with its /metrics on HEALTH_PORT: the cache evictions happen there (figure 4's writes). */
 async function startWorker(env: BenchEnv, i: number, nodeArgs: string[]) {
-  const child = new Child(`worker-${i}`, 'workers/worker.ts', serviceEnv(env), nodeArgs);
+  const port = await freePort();
+  const child = new Child(`worker-${i}`, 'workers/worker.ts', serviceEnv(env, { HEALTH_PORT: String(port), HOST: '127.0.0.1' }), nodeArgs);
   await child.waitForLine(/worker started/);
-  return child;
+  const health = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${health}/healthz`, child);
+  return { child, health };
 }
 
 /**
@@ -163,7 +170,7 @@ async function main() {
       await c.waitForLine(ready);
       return c;
     };
-    const [api, apiNoCache, workers, baseWeb, baseWorker] = await Promise.all([
+    const [api, apiNoCache, workerProcs, baseWeb, baseWorker] = await Promise.all([
       startApi(env, 'web', {}, profArgs('web')),
       CACHE_SWITCH ? startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, profArgs('web-nocache')) : undefined,
       Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(env, i, profArgs(`worker-${i}`)))),
@@ -171,6 +178,7 @@ async function main() {
       baseline('worker', /baseline worker started/),
     ]);
     const baseUrl = `http://127.0.0.1:${basePort}`;
+    const workers = workerProcs.map((w) => w.child);
     const idle = { api: api.child.rss().current, worker: workers[0]!.rss().current };
 
     log('seeding workspaces, spaces and members through the admin API');
@@ -254,6 +262,7 @@ async function main() {
         rate,
         durationMs: ms,
         watch: b5watch,
+        preferWait: true,
         request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
       });
     const f3run = async (rate: number, ms: number) => {
@@ -268,6 +277,7 @@ async function main() {
         rate,
         durationMs: ms,
         watch: f3watch,
+        preferWait: true,
         request: (i) => ({
           path: '/api/v1/booking/bookings',
           body: JSON.stringify(createBody(booked.next(), i)),
@@ -281,10 +291,8 @@ async function main() {
         b5: { run: () => b5run(rate, P.steadyMs), warm: () => b5run(rate, P.warmSteadyMs) },
         f3: { run: () => f3run(rate, P.steadyMs), warm: () => f3run(rate, P.warmSteadyMs) },
       });
-      for (const [what, runs] of [['B5', raw.b5], ['figure 3', raw.f3]] as const) {
-        const failures = runs.flatMap((r) => r.failures);
-        if (failures.length) throw new Error(`${what} at ${rate}/s: ${failures.length} failures, e.g. ${failures.slice(0, 3).join(' | ')}`);
-      }
+      assertNoFailures(`B5 at ${rate}/s`, raw.b5);
+      assertNoFailures(`figure 3 at ${rate}/s`, raw.f3);
       steadyRuns.push({
         rate,
         b5: raw.b5.map(summarize),
@@ -294,7 +302,7 @@ async function main() {
         timeouts: raw.f3.reduce((s, r) => s + r.waitTimeouts, 0),
       });
     }
-    await Promise.all([b5watch.close(), f3watch.close()]);
+    await b5watch.close(); // f3watch follows figure 4's writes too
 
     // ---- B3 ↔ figure 4: reads ----
     log(`B3 ↔ figure 4: reads${apiNoCache ? ' (cache on and off)' : ''}`);
@@ -315,6 +323,44 @@ async function main() {
     const hits = hitRatios(cacheBefore, await cacheCounters(api.base));
     for (const [k, runs] of Object.entries(f4raw)) assertClean(k, runs);
     const b3 = lat(f4raw.b3!);
+
+    // ---- B3 ↔ figure 4 at a light steady load: at 50 connections latency is Little's law (50 ÷ throughput) ----
+    // READ_RATE/s open loop, or a quarter of the 50-connection detail throughput when that is less: a light load.
+    const detail = targets[0]!;
+    const detailRps = lat(f4raw[`detail ${detail.label}`]!).rps.median;
+    const readRate = Math.min(READ_RATE, Math.max(10, Math.floor(detailRps / 4 / 10) * 10));
+    log(`B3 ↔ figure 4: detail read at ${readRate}/s, open loop`);
+    const steadyRead = (url: string, request: (i: number) => { path: string; headers: Record<string, string> }) => (ms: number) =>
+      openLoop({ url, rate: readRate, durationMs: ms, request: (i) => ({ method: 'GET', ...request(i) }) });
+    const b3steady = steadyRead(baseUrl, () => ({ path: '/static', headers: {} }));
+    const f4steady = steadyRead(detail.base, (i) => ownBooking(users, readSet, i));
+    const lightRaw = await interleaved<'b3' | 'f4', OpenLoopResult>({
+      b3: { run: () => b3steady(P.steadyMs), warm: () => b3steady(P.warmSteadyMs) },
+      f4: { run: () => f4steady(P.steadyMs), warm: () => f4steady(P.warmSteadyMs) },
+    });
+    assertNoFailures(`B3 at ${readRate}/s`, lightRaw.b3);
+    assertNoFailures(`figure 4 at ${readRate}/s`, lightRaw.f4);
+    const light4 = { b3: lightRaw.b3.map(summarize), f4: lightRaw.f4.map(summarize), samples: lightRaw.f4[0]!.completed.length };
+
+    // ---- figure 4 under writes: the cached detail reads with a separate writer, interleaved with the reads alone ----
+    // Last, as the writes change bookings. At WRITE_RATE/s, or figure 3's light rate when the worker sustains less
+    // (a backlog would apply the writes after the reads). The commands queue was paused only for figure 2.
+    let mixed: { rate: number; alone: MixedRun[]; writes: MixedRun[] } | undefined;
+    if (CACHE_SWITCH) {
+      const writeRate = Math.min(WRITE_RATE, light);
+      log(`figure 4 under writes: detail reads with ${writeRate} writes/s`);
+      for (const w of workers) w.assertAlive();
+      await cq.queue.resume();
+      const run = (rate: number, s: number) =>
+        detailReadWithWrites({ api: api.base, workers: workerProcs.map((w) => w.health), users, bookings: readSet, connections: CONNECTIONS, durationS: s, writeRate: rate, watch: f3watch });
+      const raw = await interleaved<'alone' | 'writes', MixedRun>({
+        alone: { run: () => run(0, P.loadS), warm: () => run(0, P.warmS) },
+        writes: { run: () => run(writeRate, P.loadS), warm: () => run(writeRate, P.warmS) },
+      });
+      for (const [k, runs] of Object.entries(raw)) assertClean(`figure 4 reads (${k})`, runs.map((r) => r.reads));
+      mixed = { rate: writeRate, ...raw };
+    }
+    await f3watch.close();
     const apiPeakEnd = api.child.rss().peak;
     const baseWebPeak = baseWeb.rss().peak;
     const baseWorkerPeak = baseWorker.rss().peak;
@@ -369,6 +415,7 @@ async function main() {
         ];
       }),
     ];
+    const p50p99 = (x: { p50: Stat; p99: Stat }) => `${ms(x.p50)} / ${ms(x.p99)}`;
     for (const t of targets) {
       const tag = t.label ? ` (${t.label})` : '';
       for (const [kind, what] of [['detail', `GET /booking/bookings/:id over ${readSet.length} bookings`], ['list', `GET /booking/bookings, first page, ${users.length} members`]] as const) {
@@ -377,7 +424,39 @@ async function main() {
         const hitNote = t.label === 'cached' && hits && kind === 'detail' ? `; cache hit ratio (warm-up included): ${hits}` : '';
         rows.push(
           { figure: `4. ${kind} read${tag}`, value: rps(x.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(x.rps.median, b3.rps.median), note: `${target}${what}${hitNote}` },
-          { figure: `4. ${kind} read${tag} p50 / p99`, value: `${ms(x.p50)} / ${ms(x.p99)}`, baseline: `B3 ${ms(b3.p50)} / ${ms(b3.p99)}`, ratio: ratio(x.p99.median, b3.p99.median), note: 'ratio of the p99s' },
+          { figure: `4. ${kind} read${tag} p50 / p99`, value: p50p99(x), baseline: `B3 ${p50p99(b3)}`, ratio: ratio(x.p99.median, b3.p99.median), note: 'ratio of the p99s' },
+        );
+        if (t !== detail || kind !== 'detail') continue;
+        const [l, lb] = [{ p50: pick(light4.f4, 'p50'), p99: pick(light4.f4, 'p99') }, { p50: pick(light4.b3, 'p50'), p99: pick(light4.b3, 'p99') }];
+        rows.push({
+          figure: `4. ${kind} read${tag} p50 / p99 at ${readRate}/s`,
+          value: p50p99(l),
+          baseline: `B3 at ${readRate}/s ${p50p99(lb)}`,
+          ratio: ratio(l.p99.median, lb.p99.median),
+          note: `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench`,
+        });
+        if (!mixed) continue;
+        const [alone, withWrites] = [lat(mixed.alone.map((r) => r.reads)), lat(mixed.writes.map((r) => r.reads))];
+        const hit = (runs: MixedRun[]) => fmt(stat(runs.map((r) => r.hitRatio)), '%', 1);
+        rows.push(
+          {
+            figure: `4. ${kind} read${tag} + writes`,
+            value: rps(withWrites.rps),
+            baseline: `reads alone ${rps(alone.rps)}`,
+            ratio: ratio(withWrites.rps.median, alone.rps.median),
+            note:
+              `the same reads while a separate open-loop client PATCHes the notes of random bookings of the set as their owners at ${mixed.rate}/s ` +
+              `(${num(stat(mixed.writes.map((r) => r.writesSent)).median, 0)} per run, each 202 and its job completed and evicted, by the workers' cache_evictions_total): ` +
+              `${fmt(stat(mixed.writes.map((r) => r.writesApplied)), 'writes/s')} applied during the reads`,
+          },
+          { figure: `4. ${kind} read${tag} + writes p50 / p99`, value: p50p99(withWrites), baseline: `reads alone ${p50p99(alone)}`, ratio: ratio(withWrites.p99.median, alone.p99.median), note: 'ratio of the p99s' },
+          {
+            figure: `4. ${kind} read${tag} + writes: hit ratio`,
+            value: hit(mixed.writes),
+            baseline: `reads alone ${hit(mixed.alone)}`,
+            ratio: ratio(stat(mixed.writes.map((r) => r.hitRatio)).median, stat(mixed.alone.map((r) => r.hitRatio)).median),
+            note: 'booking keyspace of cache_requests_total on the API, per run (warm-up excluded); the reads alone miss only what the last writes of the run before evicted after its reads',
+          },
         );
       }
     }
