@@ -29,9 +29,10 @@ const EnvSchema = z
     BULL_BOARD_USER: z.string().min(1).default('admin'),
     BULL_BOARD_PASSWORD: z.string().min(1).optional(),
     BULL_BOARD_READ_ONLY: bool.default(true),
-    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
+    // 32 in flight: creates commit in groups (below), and bigger groups cost less per command (measured: bench).
+    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
     // Most booking creates committed in one transaction (src/commands/group-commit.ts); 1 = one per command.
-    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(10),
+    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(32),
     NOTIFICATION_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
     COMMAND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
     COMMAND_BACKOFF_MS: z.coerce.number().int().min(1).default(250),

@@ -70,6 +70,20 @@ export const jobOutcomes = new Counter({
   registers: [metricsRegistry],
 });
 
+/** Commands per group-commit transaction (src/commands/group-commit.ts); the rolled-back groups count as fallbacks. */
+export const commandGroupSize = new Histogram({
+  name: 'command_group_size',
+  help: 'Booking commands committed together in one group-commit transaction',
+  buckets: [2, 3, 5, 8, 13, 21, 34, 55],
+  registers: [metricsRegistry],
+});
+
+export const commandGroupFallbacks = new Counter({
+  name: 'command_group_fallbacks_total',
+  help: 'Commands of a group that rolled back (a refusal, an overlap, a replay, a fault) and then ran alone',
+  registers: [metricsRegistry],
+});
+
 // ---- queue depth: read from Redis at scrape time ----
 
 const observedQueues = new Set<Queue>();

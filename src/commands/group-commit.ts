@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ProcessedCommandSchema, SpaceSchema, UserSchema, WorkspaceSchema } from '../db/entities/index.js';
+import { commandGroupFallbacks, commandGroupSize } from '../metrics.js';
 import { commandSchemas, type CommandPayload, type CommandResult } from '../jobs/catalogue.js';
 import { commandHandlers } from './handlers.js';
 import { clearExpiredHoldsOf } from './claims.js';
@@ -103,6 +104,7 @@ export class GroupCommit {
     } catch {
       // Nothing committed: each member alone decides its own outcome (see the class comment).
       this.stats.fellBack += members.length;
+      commandGroupFallbacks.inc(members.length);
       await Promise.all(members.map(({ m }) => alone(m)));
       return;
     }
@@ -115,6 +117,7 @@ export class GroupCommit {
     }
     this.stats.groups += 1;
     this.stats.grouped += committed.length;
+    commandGroupSize.observe(committed.length);
     for (const { m, result } of committed) m.resolve({ outcome: 'completed', result, replayed: false });
   }
 }
