@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { domainToASCII } from 'node:url';
 import { createTransport } from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser';
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 
@@ -23,8 +27,21 @@ export interface EmailChannel {
 const oneLine = (s: string) => s.replace(/[\r\n\t]+/g, ' ').trim();
 
 /**
+ * A Message-ID of the form nodemailer gives one (`<8-4-4-4-12 hex@domain of the From address>`), for sends whose
+ * rendered message nobody reads (see the log transport below).
+ */
+function messageIdFactory(from: string): () => string {
+  const address = addressparser(from, { flatten: true })[0]?.address ?? '';
+  const at = address.lastIndexOf('@');
+  const domain = at >= 0 ? domainToASCII(address.slice(at + 1)) || address.slice(at + 1) : hostname() || 'localhost';
+  return () => `<${randomUUID()}@${domain}>`;
+}
+
+/**
  * Nodemailer, chosen by env: SMTP when `SMTP_URL` is set (production), otherwise the JSON transport, whose
- * rendered message (envelope, subject, text and HTML parts) is written to the log instead of being sent.
+ * rendered message (envelope, subject, text and HTML parts) is written to the log instead of being sent. One
+ * transporter per channel, built once. The log transport composes the message only when its log line is written
+ * (`info` enabled): otherwise nothing would read it, and the send costs a Message-ID of the same form.
  */
 export function createEmailChannel(config: Pick<AppConfig, 'followUps'>, logger: Logger): EmailChannel {
   const { smtpUrl, from } = config.followUps.email;
@@ -39,7 +56,8 @@ export function createEmailChannel(config: Pick<AppConfig, 'followUps'>, logger:
   });
 
   if (smtpUrl) {
-    // Timeouts well inside the email claim's lease (src/follow-ups/email-send.ts), so a hung server fails the attempt.
+    // Timeouts well inside the email claim's lease (EMAIL_CLAIM_LEASE_SECONDS in notification.handlers.ts), so a hung
+    // server fails the attempt.
     const transporter = createTransport({ url: smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 });
     return {
       transport: 'smtp',
@@ -51,12 +69,15 @@ export function createEmailChannel(config: Pick<AppConfig, 'followUps'>, logger:
     };
   }
 
-  const transporter = createTransport({ jsonTransport: true });
+  // skipEncoding: the rendered message comes back as an object, for the log line as it is (no JSON round trip).
+  const transporter = createTransport({ jsonTransport: true, skipEncoding: true });
+  const messageId = messageIdFactory(from);
   return {
     transport: 'log',
     async send(m) {
+      if (!log.isLevelEnabled('info')) return { messageId: messageId() };
       const info = await transporter.sendMail(compose(m));
-      log.info({ email: JSON.parse(info.message) as unknown, messageId: info.messageId }, 'email (log transport; set SMTP_URL to send)');
+      log.info({ email: info.message as unknown, messageId: info.messageId }, 'email (log transport; set SMTP_URL to send)');
       return { messageId: info.messageId };
     },
     close: () => transporter.close(),

@@ -1,7 +1,7 @@
 import type { BulkJobOptions, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config.js';
-import { EmailSendSchema, GuestSchema, NotificationSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
+import { EmailSendSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
 import type { Orm } from '../db/orm.js';
 import {
   emailRecipientKey,
@@ -75,59 +75,62 @@ export function createNotificationHandlers(deps: NotificationDeps): Notification
   };
 }
 
+/** What the event's one statement answers: was the notification new, the matching endpoints, the booking's guests. */
+interface EventFanOut {
+  inserted: boolean;
+  endpoints: string[];
+  guests: { id: string; name: string; email: string }[];
+}
+
+/**
+ * One round trip for an event: inserts the notification (ON CONFLICT DO NOTHING), reads the workspace's active
+ * endpoints subscribed to the type and inserts their pending delivery rows (ON CONFLICT DO NOTHING), and reads the
+ * booking's guests in their listed order. Read fresh on every run (no cache): an endpoint registered or disabled a
+ * moment ago counts as it would have with separate statements. Data-modifying CTEs run on one snapshot; the whole
+ * statement commits or fails as one.
+ */
+const EVENT_FAN_OUT_SQL = `with "inserted" as (
+    insert into "notifications" ("id", "user_id", "type", "title", "body", "data", "outbox_id", "read_at", "created_at")
+    values (?, ?, ?, ?, ?, ?::jsonb, ?, null, ?)
+    on conflict ("outbox_id") do nothing
+    returning 1
+  ), "endpoints" as (
+    select "id" from "webhook_endpoints"
+    where "workspace_id" = ? and "active" and "event_types" @> jsonb_build_array(?::text)
+  ), "deliveries" as (
+    insert into "webhook_deliveries" ("id", "endpoint_id", "outbox_id", "event_type", "status", "attempts", "status_code", "last_error", "delivered_at", "created_at", "updated_at")
+    select gen_random_uuid(), "id", ?, ?, 'pending', 0, null, null, null, ?, ?
+    from "endpoints"
+    on conflict ("endpoint_id", "outbox_id") do nothing
+  )
+  select exists (select 1 from "inserted") as "inserted",
+    coalesce((select json_agg("id" order by "id") from "endpoints"), '[]') as "endpoints",
+    coalesce((select json_agg(json_build_object('id', "id", 'name', "name", 'email', "email") order by "position", "id")
+              from "guests" where "booking_id" = ?), '[]') as "guests"`;
+
 /**
  * In-app notification + fan-out. Always fans out (a crash after the insert must not lose the email or webhooks).
  * The booking's guests are read here, by booking id, when the event is handled (guests never change once a booking
  * exists, so a replay finds the same ones). A guest whose address is the member's, or an earlier guest's, is skipped
  * (compared case-insensitively): one event sends at most one email per address, so `email_sends` (unique outbox id +
- * address) records each send apart.
+ * address) records each send apart. The notification, the endpoints with their delivery rows and the guests take one
+ * statement ({@link EVENT_FAN_OUT_SQL}); the email and webhook jobs one `addBulk`.
  */
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData): Promise<JobOutcome> {
   const { outboxId, payload } = data;
-  const em = deps.orm.em.fork();
   const content = renderNotification(type, payload);
-  const inserted = await em
-    .createQueryBuilder(NotificationSchema)
-    .insert({
-      id: randomUUID(),
-      userId: payload.userId,
-      type,
-      title: content.title,
-      body: content.body,
-      data: payload,
-      outboxId,
-      readAt: null,
-      createdAt: new Date(),
-    })
-    .onConflict('outboxId')
-    .ignore()
-    .execute('run');
-
-  const endpoints = (await em.find(WebhookEndpointSchema, { workspaceId: payload.workspaceId, active: true })).filter((e) =>
-    e.eventTypes.includes(type),
+  const now = new Date();
+  const rows = await deps.orm.em.getConnection().execute<EventFanOut[]>(
+    EVENT_FAN_OUT_SQL,
+    [
+      randomUUID(), payload.userId, type, content.title, content.body, JSON.stringify(payload), outboxId, now,
+      payload.workspaceId, type,
+      outboxId, type, now, now,
+      payload.bookingId,
+    ],
+    'all',
   );
-  if (endpoints.length) {
-    await em
-      .createQueryBuilder(WebhookDeliverySchema)
-      .insert(
-        endpoints.map((e) => ({
-          id: randomUUID(),
-          endpointId: e.id,
-          outboxId,
-          eventType: type,
-          status: 'pending' as const,
-          attempts: 0,
-          statusCode: null,
-          lastError: null,
-          deliveredAt: null,
-          createdAt: new Date(),
-          updatedAt: new Date(),
-        })),
-      )
-      .onConflict(['endpointId', 'outboxId'])
-      .ignore()
-      .execute('run');
-  }
+  const { inserted, endpoints, guests } = rows[0]!;
 
   const { email, webhook } = deps.config.followUps;
   const emailJobs: NotificationJobData<'email.send'>[] = [];
@@ -137,7 +140,6 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
     emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload });
     addresses.add(payload.userEmail.toLowerCase());
   }
-  const guests = await em.find(GuestSchema, { bookingId: payload.bookingId }, { orderBy: { position: 'asc', id: 'asc' } });
   for (const g of guests) {
     if (addresses.has(g.email.toLowerCase())) continue;
     addresses.add(g.email.toLowerCase());
@@ -149,13 +151,13 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
     data,
     opts: retryOptions(deps.config, notificationJobId.email(outboxId, emailRecipientKey(data)), email),
   }));
-  for (const e of endpoints) {
-    const webhookJob: NotificationJobData<'webhook.deliver'> = { outboxId, eventType: type, endpointId: e.id, payload };
-    jobs.push({ name: 'webhook.deliver', data: webhookJob, opts: retryOptions(deps.config, notificationJobId.webhook(outboxId, e.id), webhook) });
+  for (const endpointId of endpoints) {
+    const webhookJob: NotificationJobData<'webhook.deliver'> = { outboxId, eventType: type, endpointId, payload };
+    jobs.push({ name: 'webhook.deliver', data: webhookJob, opts: retryOptions(deps.config, notificationJobId.webhook(outboxId, endpointId), webhook) });
   }
   if (jobs.length) await deps.queues.notifications.addBulk(jobs);
   const guestEmails = emailJobs.filter((j) => j.guest).length;
-  return { outcome: inserted.affectedRows === 1 ? 'created' : 'exists', emails: emailJobs.length, guestEmails, webhooks: endpoints.length };
+  return { outcome: inserted ? 'created' : 'exists', emails: emailJobs.length, guestEmails, webhooks: endpoints.length };
 }
 
 /**

@@ -7,10 +7,13 @@ import {
   NotificationSchema,
   OutboxSchema,
   WebhookDeliverySchema,
+  WebhookEndpointSchema,
 } from '../../src/db/entities/index.js';
+import { createOrm } from '../../src/db/orm.js';
+import { handleBookingEvent } from '../../src/follow-ups/notification.handlers.js';
 import { publishOutbox, pruneOutbox, relayOutbox } from '../../src/follow-ups/outbox.js';
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
-import { emailRecipientKey, notificationJobId, type BookingEventType } from '../../src/jobs/catalogue.js';
+import { emailRecipientKey, notificationJobId, type BookingEventPayload, type BookingEventType } from '../../src/jobs/catalogue.js';
 import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
 import { createLogger } from '../../src/logger.js';
 import { createRedis } from '../../src/redis.js';
@@ -290,6 +293,105 @@ describe('exactly one effect per event', () => {
     expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'failed', attempts: 3, lastError: expect.stringMatching(/550/) });
     // The in-app notification does not depend on the email.
     expect(await em().count(NotificationSchema, { outboxId: row.id })).toBe(1);
+  });
+});
+
+describe('fan-out: one statement per event, endpoints read fresh', () => {
+  it('only active endpoints subscribed to the type; one registered or re-enabled later gets the later events', async () => {
+    const { workspace, space } = await seedSpace(stack);
+    const host = makeUser('member', `fan-${randomUUID().slice(0, 6)}`);
+    // No endpoint yet: no webhook job, no delivery row.
+    const before = await bookAndWait(host, space.id, 110);
+    const beforeRow = await outboxOf(before, 'BOOKING_CREATED');
+    expect((await completed(notificationJobId.event(beforeRow.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, webhooks: 0 });
+    expect(await em().count(WebhookDeliverySchema, { outboxId: beforeRow.id })).toBe(0);
+
+    const [a, b, c, d] = [await receiver(), await receiver(), await receiver(), await receiver()];
+    const both: BookingEventType[] = ['BOOKING_CREATED', 'BOOKING_CONFIRMED'];
+    const endpointA = await registerWebhook(workspace.id, a.url, both);
+    const endpointB = await registerWebhook(workspace.id, b.url, ['BOOKING_CANCELLED']);
+    const endpointC = await registerWebhook(workspace.id, c.url, both);
+    await em().nativeUpdate(WebhookEndpointSchema, { id: endpointC.id }, { active: false });
+
+    const bookingId = await bookAndWait(host, space.id, 112);
+    const created = await outboxOf(bookingId, 'BOOKING_CREATED');
+    expect((await completed(notificationJobId.event(created.id))).returnvalue).toMatchObject({ outcome: 'created', webhooks: 1 });
+    await completed(notificationJobId.webhook(created.id, endpointA.id));
+    const deliveredTo = async (outboxId: string) =>
+      (await em().find(WebhookDeliverySchema, { outboxId }, { orderBy: { endpointId: 'asc' } })).map((r) => r.endpointId);
+    expect(await deliveredTo(created.id)).toEqual([endpointA.id]);
+    for (const e of [endpointB, endpointC]) expect(await stack.queues.notifications.getJob(notificationJobId.webhook(created.id, e.id))).toBeUndefined();
+
+    // C is enabled again and D registered after that event was handled: the next event reaches both.
+    await em().nativeUpdate(WebhookEndpointSchema, { id: endpointC.id }, { active: true });
+    const endpointD = await registerWebhook(workspace.id, d.url, ['BOOKING_CONFIRMED']);
+    expect((await act(stack, staff, bookingId, 'confirm')).body).toMatchObject({ state: 'completed' });
+    const confirmed = await outboxOf(bookingId, 'BOOKING_CONFIRMED');
+    expect((await completed(notificationJobId.event(confirmed.id))).returnvalue).toMatchObject({ outcome: 'created', webhooks: 3 });
+    for (const e of [endpointA, endpointC, endpointD]) await completed(notificationJobId.webhook(confirmed.id, e.id));
+    expect(await deliveredTo(confirmed.id)).toEqual([endpointA.id, endpointC.id, endpointD.id].sort());
+    expect([a, b, c, d].map((r) => r.requests.length)).toEqual([2, 0, 1, 1]);
+  });
+
+  it('an event takes one SQL statement and one addBulk, replayed or not; what it stores is the event as it came', async () => {
+    const { workspace, space } = await seedSpace(stack);
+    const host = makeUser('member', `one-${randomUUID().slice(0, 6)}`);
+    const hook = await receiver();
+    const endpoint = await registerWebhook(workspace.id, hook.url, ['BOOKING_CANCELLED']);
+    const guests = [
+      { name: `O'Brien "Pat" \\ ?`, email: `pat-${randomUUID().slice(0, 8)}@example.test` },
+      { name: 'Me again', email: host.email.toUpperCase() },
+    ];
+    const res = await createBooking(stack, host, space.id, hourlySlot(114), { attendees: 1, guests });
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({ state: 'completed' });
+    const bookingId = res.body.result.bookingId as string;
+    const [pat] = await em().find(GuestSchema, { bookingId }, { orderBy: { position: 'asc' } });
+    const created = await outboxOf(bookingId, 'BOOKING_CREATED');
+    await completed(notificationJobId.event(created.id));
+
+    // The handler alone, on its own ORM (its statements counted apart from the running workers') and a queue that
+    // records what it is given.
+    const orm = await createOrm(stack.config.db.url, 2);
+    let statements = 0;
+    orm.em.getConnection().getKnex().on('query', () => void statements++);
+    const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
+    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
+    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
+    try {
+      const payload: BookingEventPayload = {
+        ...(created.payload as BookingEventPayload),
+        status: 'cancelled',
+        reason: `it's "done" \\ ? ?? ünïcode ✓ {"x": 1}`,
+      };
+      const outboxId = randomUUID();
+      const run = () => handleBookingEvent(deps as never, 'BOOKING_CANCELLED', { outboxId, payload });
+
+      expect(await run()).toEqual({ outcome: 'created', emails: 2, guestEmails: 1, webhooks: 1 });
+      expect(statements).toBe(1);
+      expect(bulks).toHaveLength(1);
+      const jobIds = [notificationJobId.email(outboxId, host.id), notificationJobId.email(outboxId, `guest-${pat!.id}`), notificationJobId.webhook(outboxId, endpoint.id)];
+      expect(bulks[0]!.map((j) => j.opts.jobId)).toEqual(jobIds);
+      expect(bulks[0]!.map((j) => j.data)).toEqual([
+        { outboxId, eventType: 'BOOKING_CANCELLED', userId: host.id, to: host.email, payload },
+        { outboxId, eventType: 'BOOKING_CANCELLED', userId: host.id, to: pat!.email, guest: { id: pat!.id, name: guests[0]!.name }, payload },
+        { outboxId, eventType: 'BOOKING_CANCELLED', endpointId: endpoint.id, payload },
+      ]);
+      const notification = await em().findOneOrFail(NotificationSchema, { outboxId });
+      expect(notification).toMatchObject({ userId: host.id, type: 'BOOKING_CANCELLED', title: 'Booking cancelled', data: payload, readAt: null });
+      expect(notification.body).toContain(payload.reason);
+      expect(await em().find(WebhookDeliverySchema, { outboxId })).toEqual([
+        expect.objectContaining({ endpointId: endpoint.id, eventType: 'BOOKING_CANCELLED', status: 'pending', attempts: 0 }),
+      ]);
+
+      // Replayed: one statement again, the same jobs, nothing stored twice.
+      expect(await run()).toEqual({ outcome: 'exists', emails: 2, guestEmails: 1, webhooks: 1 });
+      expect(statements).toBe(2);
+      expect(bulks[1]).toEqual(bulks[0]);
+      expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
+      expect(await em().count(WebhookDeliverySchema, { outboxId })).toBe(1);
+    } finally {
+      await orm.close();
+    }
   });
 });
 

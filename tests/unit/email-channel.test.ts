@@ -89,6 +89,26 @@ describe('email channel', () => {
     });
   });
 
+  it('without SMTP_URL and with info logging off, composes nothing yet answers a Message-ID of the same form', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const channel = createEmailChannel(loadConfig({ EMAIL_FROM: 'Hub <hub@bücher.example>' }), logger);
+    expect(channel.transport).toBe('log');
+    const ids = [(await channel.send(message)).messageId, (await channel.send(message)).messageId];
+    // As nodemailer makes them: 8-4-4-4-12 hex, at the From address's domain (punycoded).
+    const form = /^<[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}@xn--bcher-kva\.example>$/;
+    for (const id of ids) expect(id).toMatch(form);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(lines).toEqual([]);
+    // Turned up at run time, the same channel logs the rendered message again (nodemailer's id, the same form).
+    logger.level = 'info';
+    const { messageId } = await channel.send(message);
+    channel.close();
+    expect(messageId).toMatch(form);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ messageId, email: { messageId, subject: 'Booking confirmed: Room 1', from: { address: 'hub@xn--bcher-kva.example' } } });
+  });
+
   it('with SMTP_URL sends through SMTP (nodemailer against a real socket), text and HTML parts', async () => {
     const sink = await startSmtpSink();
     sinks.push(sink);
