@@ -1,12 +1,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { DomainError } from '../domain/errors.js';
 import { mountBullBoard } from './bull-board.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { errorResponse, toErrorResponse } from './errors.js';
 import { authMiddleware } from './middleware/auth.js';
+import { limitBody } from './middleware/body-limit.js';
 import { observeRequests } from './middleware/observe.js';
 import { bookingRoutes } from './routes/bookings.routes.js';
 import { cartRoutes } from './routes/cart.routes.js';
@@ -43,10 +43,9 @@ export function createApp(deps: AppDeps) {
   const api = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   api.use(
     '*',
-    bodyLimit({
-      maxSize: deps.config.http.bodyLimitBytes,
-      onError: (c) => errorResponse(c, new DomainError('payload_too_large', `Body exceeds ${deps.config.http.bodyLimitBytes} bytes`)),
-    }),
+    limitBody(deps.config.http.bodyLimitBytes, (c) =>
+      errorResponse(c, new DomainError('payload_too_large', `Body exceeds ${deps.config.http.bodyLimitBytes} bytes`)),
+    ),
   );
   api.use('*', authMiddleware({ orm: deps.orm, jwtSecret: deps.config.auth.jwtSecret }));
   api.route('/', catalogRoutes(deps));

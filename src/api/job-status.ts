@@ -81,3 +81,21 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
 }
 
 export const isFinished = (s: JobStatusBody) => s.state === 'completed' || s.state === 'failed';
+
+/**
+ * What an Idempotency-Key needs before enqueueing: the fingerprint of the command already stored under this job id,
+ * and the BullMQ job while BullMQ holds it (for `Prefer: wait`); null when there is none. Looked up in readJob's
+ * order (BullMQ first, then the inbox, which the worker writes before BullMQ can trim the job, so nothing slips
+ * between the two reads), at less cost on every keyed request: one HGETALL instead of the state script (plus
+ * HGETALL when the job exists), and the inbox's fingerprint column instead of an ORM entity. A job BullMQ holds in
+ * no state list (never seen in practice) counts as stored here; readJob would have added and read it back, with the
+ * same answer.
+ */
+export async function readPrior(deps: AppDeps, jobId: string): Promise<{ fingerprint: string | null; job?: Job } | null> {
+  const job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
+  if (job) return { fingerprint: (job.data as { fingerprint?: string | null }).fingerprint ?? null, job };
+  const row = (await deps.orm.em.getConnection().execute('select fingerprint from processed_commands where id = ?', [jobId], 'get')) as
+    | { fingerprint: string | null }
+    | undefined;
+  return row ? { fingerprint: row.fingerprint ?? null } : null;
+}

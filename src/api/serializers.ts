@@ -1,4 +1,5 @@
 import type { Booking, Space, Workspace } from '../db/entities/index.js';
+import { toLocal } from '../domain/calendar.js';
 import { usageDays } from '../domain/time-rules.js';
 
 /** Entities → API JSON. Dates become ISO 8601 strings; nothing internal (deletedAt) leaks. */
@@ -55,8 +56,52 @@ export const bookingDto = (b: Booking) => ({
   updatedAt: iso(b.updatedAt),
 });
 
-/** Detail adds the day counters, computed at read time in the workspace's time zone (so a cached entry stays right). */
-export const withUsageDays = (dto: ReturnType<typeof bookingDto>, timezone: string, now: Date) => ({
-  ...dto,
-  ...usageDays({ startsAt: new Date(dto.startsAt), endsAt: new Date(dto.endsAt), timezone, now }),
-});
+/**
+ * Detail adds the day counters, computed at read time in the workspace's time zone (so a cached entry stays right).
+ * The domain's `usageDays` answers, without its cost on every read (luxon resolves a zone offset through Intl
+ * formatting four times per call: a measured hot spot of cached detail reads). The domain computes each booking's
+ * first answer; what depends only on the booking (total days, the local day number of its start) is remembered per
+ * booking and zone, today's local day number per zone and UTC minute. Within one UTC minute the local date cannot
+ * change: every UTC offset and transition in the tz database since 1972 falls on a whole minute (earlier `now`s,
+ * with LMT offsets in seconds, always take the domain's path).
+ */
+export const withUsageDays = (dto: ReturnType<typeof bookingDto>, timezone: string, now: Date) => ({ ...dto, ...usageDaysOf(dto, timezone, now) });
+
+const MS_PER_DAY = 86_400_000;
+const WHOLE_MINUTE_OFFSETS_FROM = Date.UTC(1973, 0, 1);
+const dayNumber = (d: Date, timezone: string) => {
+  const local = toLocal(d, timezone);
+  return Date.UTC(local.year, local.month - 1, local.day) / MS_PER_DAY;
+};
+
+const bookingDays = new Map<string, { totalDays: number; startMs: number; startDay: number }>();
+const todays = new Map<string, { minute: number; day: number }>();
+
+function usageDaysOf(dto: { startsAt: string; endsAt: string }, timezone: string, now: Date) {
+  const nowMs = now.getTime();
+  const exact = () => usageDays({ startsAt: new Date(dto.startsAt), endsAt: new Date(dto.endsAt), timezone, now });
+  if (!(nowMs >= WHOLE_MINUTE_OFFSETS_FROM)) return exact();
+  const key = `${timezone}\u0000${dto.startsAt}\u0000${dto.endsAt}`;
+  const booking = bookingDays.get(key);
+  if (!booking) {
+    // First sight: the domain's answer, which also validates the zone and the dates (it throws before we remember).
+    const answer = exact();
+    const startsAt = new Date(dto.startsAt);
+    if (bookingDays.size >= 20_000) bookingDays.clear();
+    bookingDays.set(key, { totalDays: answer.totalDays, startMs: startsAt.getTime(), startDay: dayNumber(startsAt, timezone) });
+    return answer;
+  }
+  const { totalDays, startMs, startDay } = booking;
+  let daysUsed = 0;
+  if (nowMs >= startMs) {
+    const minute = Math.floor(nowMs / 60_000);
+    let today = todays.get(timezone);
+    if (!today || today.minute !== minute) {
+      today = { minute, day: dayNumber(now, timezone) };
+      if (todays.size >= 1000) todays.clear();
+      todays.set(timezone, today);
+    }
+    daysUsed = Math.min(totalDays, today.day - startDay + 1);
+  }
+  return { totalDays, daysUsed, daysRemaining: totalDays - daysUsed };
+}

@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { isFinished, readJob } from './job-status.js';
+import { isFinished, readJob, readPrior } from './job-status.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -79,7 +79,7 @@ export async function submitCommand<N extends CommandName>(
   const statusUrl = `/api/v1/jobs/${jobId}`;
 
   let job: Job | undefined;
-  const prior = identity.key ? await readJob(deps, jobId) : null;
+  const prior = identity.key ? await readPrior(deps, jobId) : null;
   if (prior) {
     if (prior.fingerprint !== fingerprint)
       throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');

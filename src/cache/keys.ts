@@ -28,16 +28,20 @@ export interface CacheSlot {
 export const slots = {
   bookingDetail: (id: string): CacheSlot => ({ keyspace: 'booking', genKey: gen.booking(id), valueKey: `booking:${id}`, versioned: false }),
 
-  /** A member's own list, or a staff list (scoped to a workspace when filtered by one). */
+  /**
+   * A member's own list, or a staff list (scoped to a workspace when filtered by one). The value is the page as
+   * `[items JSON, total]` (see the list route); `bookings:json:` names that shape, so a process of a release that
+   * stored `{items, total}` objects under `bookings:` never reads it, nor this one theirs.
+   */
   bookingList: (scope: { userId: string } | { staff: true; workspaceId?: string | undefined }, query: Record<string, unknown>): CacheSlot => {
     const q = Object.keys(query)
       .sort()
       .filter((k) => query[k] !== undefined)
       .map((k) => `${k}=${encodeURIComponent(String(query[k]))}`)
       .join('&');
-    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:user:${scope.userId}:${q}`, versioned: true };
+    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:json:user:${scope.userId}:${q}`, versioned: true };
     const genKey = scope.workspaceId ? gen.workspace(scope.workspaceId) : gen.all();
-    return { keyspace: 'bookings', genKey, valueKey: `bookings:staff:${q}`, versioned: true };
+    return { keyspace: 'bookings', genKey, valueKey: `bookings:json:staff:${q}`, versioned: true };
   },
 
   availability: (spaceId: string, from: string, to: string): CacheSlot => ({

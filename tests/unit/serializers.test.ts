@@ -1,0 +1,49 @@
+import fc from 'fast-check';
+import { DateTime } from 'luxon';
+import { describe, expect, it } from 'vitest';
+import { bookingDto, withUsageDays } from '../../src/api/serializers.js';
+import { usageDays } from '../../src/domain/index.js';
+import { d } from '../helpers/domain.js';
+
+type Dto = ReturnType<typeof bookingDto>;
+const dto = (startsAt: Date, endsAt: Date) => ({ id: 'b', startsAt: startsAt.toISOString(), endsAt: endsAt.toISOString(), status: 'confirmed' }) as unknown as Dto;
+
+// Zones with DST at or near midnight (Santiago, Havana), half-hour DST (Lord Howe), odd offsets (Kathmandu, Chatham).
+const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'America/Santiago', 'America/Havana', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'Pacific/Chatham', 'Asia/Kolkata'];
+const HOUR = 3_600_000;
+
+describe('withUsageDays (remembered per booking, zone and minute)', () => {
+  it('adds the day counters to the DTO', () => {
+    const out = withUsageDays(dto(d('2026-05-04T00:00:00+02:00'), d('2026-05-07T00:00:00+02:00')), 'Europe/Berlin', d('2026-05-05T12:00:00+02:00'));
+    expect(out).toMatchObject({ id: 'b', status: 'confirmed', totalDays: 3, daysUsed: 2, daysRemaining: 1 });
+  });
+
+  it('answers exactly what the domain computes, on first sight and from memory, also around local midnights and DST changes', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ZONES),
+        fc.integer({ min: Date.UTC(2024, 0, 1), max: Date.UTC(2032, 0, 1) }),
+        fc.integer({ min: 0, max: 40 * 24 }),
+        fc.integer({ min: -3, max: 45 }),
+        fc.constantFrom(-60_001, -1, 0, 1, 59_999, 60_000, 7 * HOUR),
+        (zone, startMs, hours, dayOffset, delta) => {
+          const startsAt = new Date(Math.floor(startMs / (15 * 60_000)) * 15 * 60_000);
+          const endsAt = new Date(startsAt.getTime() + hours * HOUR);
+          // Now: a local midnight some days after the start, nudged across it (and across minute boundaries).
+          const midnight = DateTime.fromJSDate(startsAt, { zone }).plus({ days: dayOffset }).startOf('day').toMillis();
+          const b = dto(startsAt, endsAt);
+          for (const nowMs of [midnight + delta, midnight + delta, midnight - 1, midnight, midnight + delta]) {
+            const now = new Date(nowMs);
+            const { totalDays, daysUsed, daysRemaining } = withUsageDays(b, zone, now);
+            expect({ totalDays, daysUsed, daysRemaining }).toEqual(usageDays({ startsAt, endsAt, timezone: zone, now }));
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('still refuses what the domain refuses', () => {
+    expect(() => withUsageDays(dto(d('2026-05-04T00:00:00Z'), d('2026-05-05T00:00:00Z')), 'Not/A_Zone', new Date())).toThrow(/time zone/);
+  });
+});
