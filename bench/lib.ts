@@ -100,6 +100,43 @@ export function removeBuild(): void {
   buildDir = undefined;
 }
 
+/**
+ * The node flags a Procfile process runs with (`web: node --max-old-space-size=512 dist/src/web.js` → the flags
+ * between `node` and the script): the bench starts its web and worker children with them, so it measures what
+ * production runs. Read from the Procfile, the one place they are written for the bench (README → Processes).
+ */
+export function procfileNodeArgs(role: 'web' | 'worker' | 'scheduler'): string[] {
+  const line = readFileSync(join(ROOT, 'Procfile'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${role}:`));
+  const words = line?.slice(role.length + 1).trim().split(/\s+/) ?? [];
+  if (words[0] !== 'node') throw new Error(`Procfile: no "${role}: node …" line to take the node flags from`);
+  const flags: string[] = [];
+  for (const w of words.slice(1)) {
+    if (!w.startsWith('-')) break;
+    flags.push(w);
+  }
+  return flags;
+}
+
+/**
+ * Where the other ways of starting a process (Dockerfile `ENV NODE_OPTIONS`, `npm run start:*`) do not carry the
+ * Procfile's flags of that role: one line per difference, for a warning above the bench's table.
+ */
+export function nodeFlagDrift(): string[] {
+  const read = (f: string) => (existsSync(join(ROOT, f)) ? readFileSync(join(ROOT, f), 'utf8') : '');
+  const has = (text: string, flags: string[]) => flags.every((f) => text.split(/[\s"']+/).includes(f));
+  const scripts = (JSON.parse(read('package.json') || '{}') as { scripts?: Record<string, string> }).scripts ?? {};
+  const dockerOptions = read('Dockerfile').match(/NODE_OPTIONS=("[^"]*"|\S+)/)?.[1] ?? '';
+  const out: string[] = [];
+  for (const role of ['web', 'worker', 'scheduler'] as const) {
+    const flags = procfileNodeArgs(role);
+    if (!has(dockerOptions, flags)) out.push(`Dockerfile NODE_OPTIONS (${dockerOptions || 'unset'}) lacks the Procfile's ${role} flags ${flags.join(' ')}`);
+    if (!has(scripts[`start:${role}`] ?? '', flags)) out.push(`npm run start:${role} lacks the Procfile's flags ${flags.join(' ')}`);
+  }
+  return out;
+}
+
 /** `node [nodeArgs] <compiled entry>` or `node [nodeArgs] --import tsx <entry.ts>`. */
 function commandFor(entry: string, nodeArgs: string[]): string[] {
   if (buildDir) return [...nodeArgs, join(buildDir, entry.replace(/\.ts$/, '.js'))];

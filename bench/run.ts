@@ -7,7 +7,8 @@
  *   --profile[=dir] the web and worker processes run under `node --cpu-prof`; their hot spots follow the table
  *                  (with =dir the .cpuprofile files are kept there)
  * Each figure runs interleaved with its baseline (baseline run, figure run, baseline run, …) after a warm-up of
- * both, so a noisy neighbour slows both sides of a ratio alike. The bench creates its own database and Redis
+ * both, so a noisy neighbour slows both sides of a ratio alike. The web and worker children run with the node flags
+ * of the Procfile's `web` and `worker` lines (V8 heap sizing), as production does. The bench creates its own database and Redis
  * prefix and removes both, and its child processes, even on failure. See README.md → Performance.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -25,6 +26,8 @@ import {
   freePort,
   killAllChildrenNow,
   log,
+  nodeFlagDrift,
+  procfileNodeArgs,
   removeBuild,
   removeChildLogs,
   runtimeLabel,
@@ -59,6 +62,9 @@ const WRITE_RATE = 50;
 const BASELINE_CONCURRENCY = 10;
 const serviceDefaults = (await import('../src/config.js')).loadConfig({}).queue as { commandConcurrency: number; commandGroupMax?: number };
 
+/** The web and worker children run with the Procfile's node flags (V8 heap sizing): what production runs. */
+const NODE_FLAGS = { web: procfileNodeArgs('web'), worker: procfileNodeArgs('worker') };
+
 /** Does the service have a switch for its read cache? Then reads are measured with it on and off. */
 const CACHE_SWITCH = (await import('../src/config.js').then((m) => m.loadConfig({}) as { cache?: { enabled?: unknown } })).cache?.enabled !== undefined;
 
@@ -77,7 +83,7 @@ function serviceEnv(env: BenchEnv, extra: Record<string, string> = {}): Record<s
 
 async function startApi(env: BenchEnv, name: string, extra: Record<string, string>, nodeArgs: string[]) {
   const port = await freePort();
-  const child = new Child(name, 'src/web.ts', serviceEnv(env, { PORT: String(port), HOST: '127.0.0.1', ...extra }), nodeArgs);
+  const child = new Child(name, 'src/web.ts', serviceEnv(env, { PORT: String(port), HOST: '127.0.0.1', ...extra }), [...NODE_FLAGS.web, ...nodeArgs]);
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/healthz`, child);
   return { child, base };
@@ -86,7 +92,7 @@ async function startApi(env: BenchEnv, name: string, extra: Record<string, strin
 /** A worker process, with its /metrics on HEALTH_PORT: the cache evictions happen there (figure 4's writes). */
 async function startWorker(env: BenchEnv, i: number, nodeArgs: string[]) {
   const port = await freePort();
-  const child = new Child(`worker-${i}`, 'workers/worker.ts', serviceEnv(env, { HEALTH_PORT: String(port), HOST: '127.0.0.1' }), nodeArgs);
+  const child = new Child(`worker-${i}`, 'workers/worker.ts', serviceEnv(env, { HEALTH_PORT: String(port), HOST: '127.0.0.1' }), [...NODE_FLAGS.worker, ...nodeArgs]);
   await child.waitForLine(/worker started/);
   const health = `http://127.0.0.1:${port}`;
   await waitForHttp(`${health}/healthz`, child);
@@ -111,6 +117,7 @@ async function interleaved<K extends string, T>(
 
 type Lat = { rps: Stat; p50: Stat; p99: Stat };
 const lat = (runs: LoadResult[]): Lat => ({ rps: stat(runs.map((r) => r.rps)), p50: stat(runs.map((r) => r.p50)), p99: stat(runs.map((r) => r.p99)) });
+const flagLabel = (flags: string[]) => (flags.length ? flags.join(' ') : 'none');
 const check = (ok: boolean, target: string) => `${ok ? '✓' : '✗'} target ${target}`;
 
 function assertClean(what: string, runs: LoadResult[]) {
@@ -463,8 +470,8 @@ async function main() {
     }
     const mb = (n: number) => `${Math.round(n)} MB`;
     rows.push(
-      { figure: '5. API peak RSS, figure 2', value: mb(apiPeakF2), baseline: `bare web ${mb(baseWebPeak)}`, ratio: ratio(apiPeakF2, baseWebPeak), note: `${check(apiPeakF2 < 250, '< 250 MB')}; VmHWM; ${mb(idle.api)} at start, peak ${mb(apiPeakEnd)} after figures 3–4` },
-      { figure: '5. worker peak RSS, figure 1', value: mb(workerPeak), baseline: `bare worker ${mb(baseWorkerPeak)}`, ratio: ratio(workerPeak, baseWorkerPeak), note: `${check(workerPeak < 250, '< 250 MB')}; VmHWM; ${mb(idle.worker)} at start` },
+      { figure: '5. API peak RSS, figure 2', value: mb(apiPeakF2), baseline: `bare web ${mb(baseWebPeak)}`, ratio: ratio(apiPeakF2, baseWebPeak), note: `${check(apiPeakF2 < 250, '< 250 MB')}; VmHWM; ${mb(idle.api)} at start, peak ${mb(apiPeakEnd)} after figures 3–4; node ${flagLabel(NODE_FLAGS.web)}` },
+      { figure: '5. worker peak RSS, figure 1', value: mb(workerPeak), baseline: `bare worker ${mb(baseWorkerPeak)}`, ratio: ratio(workerPeak, baseWorkerPeak), note: `${check(workerPeak < 250, '< 250 MB')}; VmHWM; ${mb(idle.worker)} at start; node ${flagLabel(NODE_FLAGS.worker)}` },
     );
 
     await stopAllChildren();
@@ -487,10 +494,12 @@ async function main() {
     const header = [
       `Benchmark (${quick ? 'quick' : 'full'}) — ${started.toISOString()}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s`,
       `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, load average ${load0.toFixed(2)} at start; ` +
-        `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}; ${runtimeLabel()}`,
+        `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}; ${runtimeLabel()}; ` +
+        `node flags from the Procfile: web ${flagLabel(NODE_FLAGS.web)}, worker ${flagLabel(NODE_FLAGS.worker)}`,
       `Each figure: median of ${P.runs} runs interleaved with its baseline's, after a warm-up (min–max in brackets). ` +
         'Ratio = ours ÷ baseline (for latency and memory, lower is better).',
     ];
+    for (const d of nodeFlagDrift()) header.push(`WARNING: ${d}: production does not run what the bench measures.`);
     if (profile) header.push('PROFILED RUN (web and worker under --cpu-prof): figures are slower than in a normal run; hot spots follow.');
     process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(rows)}\n`);
     for (const [name, dir] of profiled) {
