@@ -60,13 +60,14 @@ const READ_RATE = 500;
 const WRITE_RATE = 50;
 /** The baselines run a Worker at concurrency 10; the service's worker runs at its configured default. */
 const BASELINE_CONCURRENCY = 10;
-const serviceDefaults = (await import('../src/config.js')).loadConfig({}).queue as { commandConcurrency: number; commandGroupMax?: number };
+const defaults = (await import('../src/config.js')).loadConfig({}) as { queue: { commandConcurrency: number; commandGroupMax?: number }; cache?: { enabled?: unknown } };
+const serviceDefaults = defaults.queue;
 
 /** The web and worker children run with the Procfile's node flags (V8 heap sizing): what production runs. */
 const NODE_FLAGS = { web: procfileNodeArgs('web'), worker: procfileNodeArgs('worker') };
 
 /** Does the service have a switch for its read cache? Then reads are measured with it on and off. */
-const CACHE_SWITCH = (await import('../src/config.js').then((m) => m.loadConfig({}) as { cache?: { enabled?: unknown } })).cache?.enabled !== undefined;
+const CACHE_SWITCH = defaults.cache?.enabled !== undefined;
 
 function serviceEnv(env: BenchEnv, extra: Record<string, string> = {}): Record<string, string> {
   return {

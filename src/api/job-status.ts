@@ -8,8 +8,6 @@ export interface JobView {
   status: JobStatusBody;
   ownerId: string | null;
   fingerprint: string | null;
-  /** The BullMQ job, while BullMQ still holds it. */
-  job?: Job;
 }
 
 const STATE_OF: Record<string, JobStatusBody['state']> = {
@@ -65,7 +63,7 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
     const finished = iso(job.finishedOn);
     if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
     const data = job.data as { actor?: { id?: string }; fingerprint?: string | null };
-    return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null, job };
+    return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null };
   }
   if (!inbox) return null;
   const status: JobStatusBody = {

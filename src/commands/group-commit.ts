@@ -25,7 +25,7 @@ import { executeCommand, inboxRow, type CommandHooks, type CommandJob, type Comm
  * picks up meanwhile wait and go together in the next (one group in flight per process; a lone job runs alone at
  * once, so a light load pays no latency for this).
  */
-export const GROUPABLE = new Set(['booking.create']);
+const GROUPABLE = new Set(['booking.create']);
 
 type CreatePayload = CommandPayload<'booking.create'>;
 interface Member {
@@ -96,7 +96,7 @@ export class GroupCommit {
           ctx.expiredHoldsCleared = true;
           if (freed.has(payload.spaceId)) ctx.effects.spaceIds.add(payload.spaceId);
           const result = await commandHandlers['booking.create'](ctx, payload);
-          em.create(ProcessedCommandSchema, inboxRow(m.job, payload, ctx.now, result, ctx.effects));
+          em.create(ProcessedCommandSchema, inboxRow(m.job, payload, result, ctx.effects));
           out.push({ m, result, effects: ctx.effects });
         }
         return out;

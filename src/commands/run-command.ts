@@ -85,7 +85,7 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
     committed = await orm.em.fork().transactional(async (em) => {
       const ctx = new CommandContext(em, job.id, payload.actor, new Date(payload.requestedAt));
       const result = await handler(ctx, payload);
-      em.create(ProcessedCommandSchema, inboxRow(job, payload, ctx.now, result, ctx.effects));
+      em.create(ProcessedCommandSchema, inboxRow(job, payload, result, ctx.effects));
       return { result, effects: ctx.effects };
     });
   } catch (e) {
@@ -103,7 +103,6 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
 export function inboxRow(
   job: CommandJob,
   payload: { actor: { id: string }; fingerprint?: string | null | undefined; requestedAt: string },
-  requestedAt: Date,
   result: CommandResult,
   effects: CommandEffects,
 ) {
@@ -116,7 +115,7 @@ export function inboxRow(
     result,
     error: null,
     effects: storeEffects(effects),
-    requestedAt,
+    requestedAt: new Date(payload.requestedAt),
     processedAt: new Date(),
   };
 }
