@@ -5,6 +5,7 @@
  *                        POST /enqueue  parse the body, one queue.add                        (B4)
  *                        POST /command  one queue.add on the B5 queue; `Prefer: wait=N` waits
  *                                       for the job with QueueEvents                         (B5)
+ *                        GET  /cached   one Redis GET of the same JSON document, sent as is (B6)
  *   BENCH_ROLE=worker  a bare BullMQ Worker on the B5 queue: BEGIN; UPDATE one row; COMMIT with pg (B5)
  * Env: PORT, REDIS_URL, DATABASE_URL, QUEUE_PREFIX, CONCURRENCY.
  */
@@ -70,8 +71,12 @@ if (role === 'web') {
   const events = new QueueEvents(B5_QUEUE, { connection: new Redis(redisUrl, { maxRetriesPerRequest: null }), prefix });
   await events.waitUntilReady();
 
+  const cachedKey = `${prefix}:bench:static`;
+  await connection.set(cachedKey, JSON.stringify(STATIC));
+
   const app = new Hono();
   app.get('/static', (c) => c.json(STATIC));
+  app.get('/cached', async (c) => c.body((await connection.get(cachedKey)) ?? 'null', 200, { 'content-type': 'application/json' }));
   app.post('/enqueue', async (c) => {
     const body = await c.req.json();
     const job = await b4.add('noop', body, { jobId: randomUUID() });

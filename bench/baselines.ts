@@ -3,6 +3,7 @@
  *   B1 raw queue: addBulk N jobs, then a BullMQ Worker (concurrency 10) with a no-op processor drains them.
  *   B2 the same, each job running BEGIN; UPDATE one row; COMMIT with pg — one command, one transaction's ceiling.
  *   B3 raw HTTP (bench/baseline-server.ts GET /static), B4 raw enqueue over HTTP (POST /enqueue: one queue.add).
+ *   B6 raw cached read over HTTP (GET /cached: one Redis GET), the ceiling of a read served from Redis.
  *   B5 raw command round trip at the steady load of figure 3 (POST /command → bare worker process → completed).
  */
 import { Queue, Worker, type Job } from 'bullmq';
@@ -84,6 +85,11 @@ export async function rawQueue(
 /** B3: GET a static JSON document. */
 export function rawHttp(base: string, connections: number, durationS: number): Promise<LoadResult> {
   return load({ url: `${base}/static`, connections, durationS });
+}
+
+/** B6: GET a JSON document the route reads from Redis with one GET: the ceiling of any read served from Redis. */
+export function rawCachedRead(base: string, connections: number, durationS: number): Promise<LoadResult> {
+  return load({ url: `${base}/cached`, connections, durationS });
 }
 
 /** B4: POST a create-booking body; the route parses it and does one queue.add. */

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { rawEnqueue, rawHttp, rawQueue } from './baselines.js';
+import { rawCachedRead, rawEnqueue, rawHttp, rawQueue } from './baselines.js';
 import { QUEUE_NAMES } from '../src/jobs/catalogue.js';
 import { CommandQueue, drainCommands, waitIdle, type CreatedBooking } from './commands.js';
 import { printProfile } from './cpuprofile.js';
@@ -319,6 +319,7 @@ async function main() {
     const targets = [{ label: CACHE_SWITCH ? 'cached' : '', base: api.base }, ...(apiNoCache ? [{ label: 'uncached', base: apiNoCache.base }] : [])];
     const readContenders: Record<string, { run: () => Promise<LoadResult>; warm: () => Promise<unknown> }> = {
       b3: { run: () => rawHttp(baseUrl, CONNECTIONS, P.loadS), warm: () => rawHttp(baseUrl, CONNECTIONS, P.warmS) },
+      b6: { run: () => rawCachedRead(baseUrl, CONNECTIONS, P.loadS), warm: () => rawCachedRead(baseUrl, CONNECTIONS, P.warmS) },
     };
     for (const t of targets) {
       readContenders[`detail ${t.label}`] = {
@@ -331,7 +332,7 @@ async function main() {
     const f4raw = await interleaved(readContenders);
     const hits = hitRatios(cacheBefore, await cacheCounters(api.base));
     for (const [k, runs] of Object.entries(f4raw)) assertClean(k, runs);
-    const b3 = lat(f4raw.b3!);
+    const [b3, b6] = [lat(f4raw.b3!), lat(f4raw.b6!)];
 
     // ---- B3 ↔ figure 4 at a light steady load: at 50 connections latency is Little's law (50 ÷ throughput) ----
     // READ_RATE/s open loop, or a quarter of the 50-connection detail throughput when that is less: a light load.
@@ -393,6 +394,7 @@ async function main() {
       { figure: 'B1 raw queue', value: fmt(b1, 'jobs/s'), baseline: '—', ratio: '—', note: `no-op jobs; ${P.rawJobs} added with addBulk, then 1 Worker × ${BASELINE_CONCURRENCY}` },
       { figure: 'B2 queue + one transaction', value: fmt(b2, 'jobs/s'), baseline: `B1 ${fmt(b1, 'jobs/s')}`, ratio: ratio(b2.median, b1.median), note: `each job BEGIN; UPDATE one row; COMMIT (pg); worker CPU ${fmt(stat(b2cpu), 'ms', 2)} per job` },
       { figure: 'B3 raw HTTP', value: rps(b3.rps), baseline: '—', ratio: '—', note: `bare Hono, static JSON; p50 ${ms(b3.p50)}, p99 ${ms(b3.p99)}` },
+      { figure: 'B6 raw cached read over HTTP', value: rps(b6.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b6.rps.median, b3.rps.median), note: `bare Hono, one Redis GET of B3's document, sent as is: the ceiling of any read served from Redis; p50 ${ms(b6.p50)}, p99 ${ms(b6.p99)}` },
       { figure: 'B4 raw enqueue over HTTP', value: rps(b4.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b4.rps.median, b3.rps.median), note: `bare Hono, one queue.add; p50 ${ms(b4.p50)}, p99 ${ms(b4.p99)}` },
       ...steadyRuns.map((st) => ({
         figure: `B5 raw command round trip at ${st.rate}/s`,
@@ -431,8 +433,9 @@ async function main() {
         const x = lat(f4raw[`${kind} ${t.label}`]!);
         const target = t.label === 'uncached' ? '' : `${check(x.rps.median >= 0.4 * b3.rps.median && x.p99.median < 5, '≥ 0.4× B3, p99 < 5 ms')}; `;
         const hitNote = t.label === 'cached' && hits && kind === 'detail' ? `; cache hit ratio (warm-up included): ${hits}` : '';
+        const ceiling = t.label === 'uncached' ? '' : `; ${ratio(x.rps.median, b6.rps.median)} B6`;
         rows.push(
-          { figure: `4. ${kind} read${tag}`, value: rps(x.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(x.rps.median, b3.rps.median), note: `${target}${what}${hitNote}` },
+          { figure: `4. ${kind} read${tag}`, value: rps(x.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(x.rps.median, b3.rps.median), note: `${target}${what}${ceiling}${hitNote}` },
           { figure: `4. ${kind} read${tag} p50 / p99`, value: p50p99(x), baseline: `B3 ${p50p99(b3)}`, ratio: ratio(x.p99.median, b3.p99.median), note: 'ratio of the p99s' },
         );
         if (t !== detail || kind !== 'detail') continue;

@@ -13,7 +13,7 @@ import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.
 import { closeQueues, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { createLogger, type Logger } from './logger.js';
-import { checkEvictionPolicy, createRedis, whenConnecting } from './redis.js';
+import { checkEvictionPolicy, createApiCacheRedis, createRedis, whenConnecting } from './redis.js';
 
 export type ProcessRole = 'web' | 'worker' | 'scheduler';
 
@@ -59,8 +59,7 @@ function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
     prefix: config.queue.prefix,
   });
   queueEvents.on('error', (err) => logger.warn({ err }, 'queue events error'));
-  // Its own connection with a short timeout: a slow or dead cache degrades reads to Postgres instead of stalling them.
-  const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
+  const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>

@@ -37,7 +37,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1`;
 
 type CacheCommands = {
-  cacheLookup(genKey: string, valueKey: string, versioned: string): Promise<[string, string | null | undefined]>;
+  cacheLookup(genKey: string, valueKey: string, versioned: string): Promise<[string | null, string | null | undefined]>;
   cacheStore(genKey: string, valueKey: string, versioned: string, generation: string, value: string, ttl: number, genTtl: number): Promise<number>;
 };
 
@@ -66,12 +66,15 @@ export class ReadCache {
     const versioned = slot.versioned ? '1' : '0';
     let observed: string | undefined;
     try {
-      const [generation, cached] = await this.client.cacheLookup(genKey, valueKey, versioned);
+      // A detail key is not versioned: one MGET reads both atomically, cheaper for Redis than running the script.
+      const [generation, cached] = slot.versioned
+        ? await this.client.cacheLookup(genKey, valueKey, versioned)
+        : ((await this.client.mget(genKey, valueKey)) as [string | null, string | null]);
       if (cached != null) {
         cacheRequests.inc({ keyspace: slot.keyspace, result: 'hit' });
         return JSON.parse(cached) as T;
       }
-      observed = generation;
+      observed = generation ?? '0';
       cacheRequests.inc({ keyspace: slot.keyspace, result: 'miss' });
     } catch {
       cacheRequests.inc({ keyspace: slot.keyspace, result: 'error' });

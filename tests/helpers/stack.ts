@@ -15,7 +15,7 @@ import { createNotificationWorker } from '../../src/jobs/notification.worker.js'
 import { createEmailChannel, type EmailChannel } from '../../src/follow-ups/email.js';
 import { closeQueues, createQueues, type Queues } from '../../src/jobs/queues.js';
 import { createLogger, type Logger } from '../../src/logger.js';
-import { createRedis } from '../../src/redis.js';
+import { createApiCacheRedis, createRedis } from '../../src/redis.js';
 import { createTestDatabase } from './db.js';
 
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789';
@@ -127,7 +127,7 @@ export async function startStack(
   const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
   const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer }) : undefined;
   await notificationWorker?.waitUntilReady();
-  const cacheRedis = createRedis(config.redis.cacheUrl, 'api', { commandTimeout: 500 });
+  const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
 
