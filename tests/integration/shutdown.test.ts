@@ -1,18 +1,21 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
 import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { metricValue } from '../helpers/prometheus.js';
-import { makeUser, REDIS_URL, startStack, TEST_JWT_SECRET, type Stack } from '../helpers/stack.js';
+import { spawnEntrypoint } from '../helpers/entrypoints.js';
+import { until as untilWithin } from '../helpers/follow-ups.js';
+import { makeUser, REDIS_URL, startStack, type Stack } from '../helpers/stack.js';
+
+/** Waits up to 20 s (a spawned process starts through tsx). */
+const until = <T>(what: string, check: () => Promise<T> | T) => untilWithin(what, check, 20_000, 50);
 
 /**
  * Graceful shutdown of the real worker process (`workers/worker.ts`, spawned through tsx). A job is made long
  * without any hook in production code: the test holds the booking's row lock (SELECT … FOR UPDATE in its own
  * transaction), so the worker's command waits on it inside its transaction.
  */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let stack: Stack;
 let spaceId: string;
 const member = makeUser('member');
@@ -30,62 +33,29 @@ afterEach(async () => {
 });
 afterAll(() => stack?.close());
 
-async function until<T>(what: string, f: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** A process entrypoint (the worker by default) with this file's database and queue prefix; its JSON log lines are collected. */
 function spawnWorker(env: Record<string, string> = {}, entry = 'workers/worker.ts') {
   const lines: Record<string, any>[] = [];
-  let stderr = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      DATABASE_URL: stack.config.db.url,
-      REDIS_URL,
-      QUEUE_PREFIX: stack.config.queue.prefix,
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'info',
-      HEALTH_PORT: '0',
-      HOST: '127.0.0.1',
-      COMMAND_CONCURRENCY: '2',
-      DATABASE_POOL_MAX: '4',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let pending = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const parts = pending.split('\n');
-    pending = parts.pop() ?? '';
-    for (const p of parts) {
+  const { child, exited, stderr } = spawnEntrypoint(
+    entry,
+    { DATABASE_URL: stack.config.db.url, REDIS_URL, QUEUE_PREFIX: stack.config.queue.prefix, COMMAND_CONCURRENCY: '2', DATABASE_POOL_MAX: '4', ...env },
+    (p) => {
       try {
         lines.push(JSON.parse(p));
       } catch {
         /* not a log line */
       }
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const logged = (msg: string) => until(`worker log "${msg}" (stderr: ${stderr.slice(-500)})`, () => lines.find((l) => l.msg === msg));
+    },
+  );
+  children.push(child);
+  const logged = (msg: string) => until(`worker log "${msg}" (stderr: ${stderr().slice(-500)})`, () => lines.find((l) => l.msg === msg));
   return {
     child,
     lines,
     exited,
     logged,
     /** Resolves with the health port once the process is fully started (the health server starts last). */
-    ready: async () => (await until(`worker start (stderr: ${stderr.slice(-500)})`, () => lines.find((l) => typeof l.healthPort === 'number'))).healthPort as number,
+    ready: async () => (await until(`worker start (stderr: ${stderr().slice(-500)})`, () => lines.find((l) => typeof l.healthPort === 'number'))).healthPort as number,
   };
 }
 

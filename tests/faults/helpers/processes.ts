@@ -3,14 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { until } from '../../helpers/follow-ups.js';
-import { TEST_JWT_SECRET } from '../../helpers/stack.js';
+import { spawnEntrypoint } from '../../helpers/entrypoints.js';
 
 /** Child processes of the fault suite: the real worker and scheduler entrypoints, and throwaway Redis servers. */
-
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -28,56 +25,32 @@ export interface ServiceProcess {
  * of the test defaults. Only the start line and warnings/errors are kept from its log (a loaded worker logs a lot).
  */
 export function spawnService(entry: 'workers/worker.ts' | 'workers/scheduler.ts', env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      JWT_SECRET: TEST_JWT_SECRET,
-      LOG_LEVEL: 'info',
-      HEALTH_PORT: '0',
-      HOST: '127.0.0.1',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   let healthPort: number | undefined;
   const warnings: Record<string, unknown>[] = [];
-  let stderr = '';
-  let pending = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const parts = pending.split('\n');
-    pending = parts.pop() ?? '';
-    for (const p of parts) {
-      // Cheap filters first: most lines are job and email logs at info.
-      if (healthPort === undefined && p.includes('"healthPort"')) {
-        try {
-          healthPort = JSON.parse(p).healthPort;
-        } catch {
-          /* not JSON */
-        }
+  const { child, exited, stderr } = spawnEntrypoint(entry, env, (p) => {
+    // Cheap filters first: most lines are job and email logs at info.
+    if (healthPort === undefined && p.includes('"healthPort"')) {
+      try {
+        healthPort = JSON.parse(p).healthPort;
+      } catch {
+        /* not JSON */
       }
-      if (p.includes('"level":40') || p.includes('"level":50') || p.includes('"level":60')) {
-        try {
-          if (warnings.length < 500) warnings.push(JSON.parse(p));
-        } catch {
-          /* not JSON */
-        }
+    }
+    if (p.includes('"level":40') || p.includes('"level":50') || p.includes('"level":60')) {
+      try {
+        if (warnings.length < 500) warnings.push(JSON.parse(p));
+      } catch {
+        /* not JSON */
       }
     }
   });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
   return {
     child,
     exited,
     warnings,
-    stderr: () => stderr,
+    stderr,
     alive: () => child.exitCode === null && child.signalCode === null,
-    ready: () => until(`${entry} to start (stderr: ${stderr.slice(-500)})`, () => healthPort, 60_000, 50),
+    ready: () => until(`${entry} to start (stderr: ${stderr().slice(-500)})`, () => healthPort, 60_000, 50),
   };
 }
 
