@@ -2,6 +2,8 @@ import type { Job } from 'bullmq';
 import { ProcessedCommandSchema } from '../db/entities/index.js';
 import type { JobError } from '../jobs/catalogue.js';
 import type { AppDeps } from './context.js';
+import { Batcher } from './batch.js';
+import { findInboxRow, type InboxRow } from './lookups.js';
 import type { JobStatusBody } from './schemas.js';
 
 export interface JobView {
@@ -80,20 +82,59 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
 
 export const isFinished = (s: JobStatusBody) => s.state === 'completed' || s.state === 'failed';
 
+/** What an Idempotency-Key finds already stored under its job id: the command's fingerprint, and where it was found. */
+export interface Prior {
+  fingerprint: string | null;
+  /** Found in BullMQ (the job is still there, e.g. for `Prefer: wait`); false: found in the inbox only. */
+  queued: boolean;
+}
+
+/** HGET of one field of many hashes (BullMQ's job hashes of one queue: keys of one slot, as BullMQ's own scripts). */
+const HGET_MANY = `local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
+return out`;
+
+const jobDataBatchers = new WeakMap<AppDeps['redis'], Batcher<string, string | null>>();
+
+/** The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/api/batch.ts). */
+function jobData(redis: AppDeps['redis'], key: string): Promise<string | null> {
+  let batcher = jobDataBatchers.get(redis);
+  if (!batcher) {
+    batcher = new Batcher(async (keys) =>
+      keys.length === 1 ? [await redis.hget(keys[0]!, 'data')] : ((await redis.eval(HGET_MANY, keys.length, ...keys, 'data')) as (string | null)[]),
+    );
+    jobDataBatchers.set(redis, batcher);
+  }
+  return batcher.load(key);
+}
+
+/**
+ * The fingerprint of the command BullMQ holds under this job id, or undefined when it holds no such job: the
+ * job hash's `data` field (the key is the queue's own `toKey`), what getJob reads with HGETALL less the fields
+ * nobody here needs and the Job built from them, on every keyed request (twice on a first one). Read on
+ * `deps.redis`, the queues' Redis; with the reads of the other requests of the same event-loop turn.
+ */
+export async function queuedFingerprint(deps: Pick<AppDeps, 'queues' | 'redis'>, jobId: string): Promise<{ fingerprint: string | null } | undefined> {
+  const data = await jobData(deps.redis, deps.queues.commands.toKey(jobId));
+  if (data == null) return undefined;
+  return { fingerprint: (JSON.parse(data) as { fingerprint?: string | null }).fingerprint ?? null };
+}
+
 /**
  * What an Idempotency-Key needs before enqueueing: the fingerprint of the command already stored under this job id,
- * and the BullMQ job while BullMQ holds it (for `Prefer: wait`); null when there is none. Looked up in readJob's
- * order (BullMQ first, then the inbox, which the worker writes before BullMQ can trim the job, so nothing slips
- * between the two reads), at less cost on every keyed request: one HGETALL instead of the state script (plus
- * HGETALL when the job exists), and the inbox's fingerprint column instead of an ORM entity. A job BullMQ holds in
- * no state list (never seen in practice) counts as stored here; readJob would have added and read it back, with the
- * same answer.
+ * or null when there is none. Looked up in readJob's order, BullMQ first, then the inbox, which the worker writes
+ * before BullMQ can trim the job, so nothing slips between the two reads; whoever reads the inbox in the same query
+ * as something else (findBookableSpaceAndInbox) must still read it only after queuedFingerprint found nothing. A job
+ * BullMQ holds in no state list (never seen in practice) counts as stored here; readJob would have added and read
+ * it back, with the same answer.
  */
-export async function readPrior(deps: AppDeps, jobId: string): Promise<{ fingerprint: string | null; job?: Job } | null> {
-  const job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
-  if (job) return { fingerprint: (job.data as { fingerprint?: string | null }).fingerprint ?? null, job };
-  const row = (await deps.orm.em.getConnection().execute('select fingerprint from processed_commands where id = ?', [jobId], 'get')) as
-    | { fingerprint: string | null }
-    | undefined;
-  return row ? { fingerprint: row.fingerprint ?? null } : null;
+export async function readPrior(deps: Pick<AppDeps, 'queues' | 'redis' | 'orm'>, jobId: string): Promise<Prior | null> {
+  const queued = await queuedFingerprint(deps, jobId);
+  return priorOf(queued, queued ? null : await findInboxRow(deps.orm, jobId));
+}
+
+/** The Prior of what BullMQ holds (queuedFingerprint) and, when it holds nothing, of what the inbox holds. */
+export function priorOf(queued: { fingerprint: string | null } | undefined, inbox: InboxRow | null): Prior | null {
+  if (queued) return { fingerprint: queued.fingerprint, queued: true };
+  return inbox ? { fingerprint: inbox.fingerprint, queued: false } : null;
 }

@@ -1,21 +1,35 @@
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Context } from 'hono';
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
+import { Batcher } from './batch.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { isFinished, readJob, readPrior } from './job-status.js';
+import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** JSON with sorted keys, so the same body always has the same fingerprint. */
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+/**
+ * JSON with sorted keys, so the same body always has the same fingerprint. Fingerprints are stored (job data, inbox),
+ * so the output must never change: it is the one of `[…].map(stableJson).join(',')` and of the object's defined
+ * entries sorted by key, `"key":value` joined by ',' (built here in one pass, without the intermediate arrays).
+ */
+export function stableJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (stableJson(value[i]) ?? '');
+    return `${out}]`;
+  }
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record).sort();
+    let out = '{';
+    for (const key of keys) {
+      const v = record[key];
+      if (v === undefined) continue;
+      out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${stableJson(v)}`;
+    }
+    return `${out}}`;
   }
   return JSON.stringify(value);
 }
@@ -58,12 +72,33 @@ function preferWait(c: Context<AppEnv>, max: number): number {
   return m?.[1] ? Math.min(Number(m[1]), max) : 0;
 }
 
+const adders = new WeakMap<Queue, Batcher<{ name: string; data: object; opts: { jobId: string } }, Job>>();
+
+/**
+ * queue.add, with the adds of the other requests of the same event-loop turn: one addBulk (one pipeline, one socket
+ * write) for all of them (src/api/batch.ts). Each job is added as add() would add it (the queue's default job
+ * options, our job id; an id BullMQ already holds is left alone), so when a batch fails and each add runs again
+ * alone, an add the failed pipeline had made is a duplicate id, left alone.
+ */
+function enqueue(queue: Queue, name: string, data: object, jobId: string): Promise<Job> {
+  let adder = adders.get(queue);
+  if (!adder) {
+    adder = new Batcher((jobs) => (jobs.length === 1 ? queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts).then((j) => [j]) : queue.addBulk(jobs)));
+    adders.set(queue, adder);
+  }
+  return adder.load({ name, data, opts: { jobId } });
+}
+
 type Fields<N extends CommandName> = Omit<CommandPayload<N>, 'actor' | 'requestedAt' | 'fingerprint'>;
+
+/** What an Idempotency-Key's replay must match: the command's name and fields, key order aside. */
+const commandFingerprint = (name: CommandName, fields: object) => sha256(stableJson({ name, fields }));
 
 /**
  * Enqueues a booking command and answers 202 {jobId, statusUrl, …}, or 200 with the job's status when
  * `Prefer: wait=N` is given and the job finishes in time. With an Idempotency-Key the same user + key + body
- * returns the same job (also after BullMQ trimmed it: the inbox remembers); another body is 422.
+ * returns the same job (also after BullMQ trimmed it: the inbox remembers); another body is 422. `prior` is what
+ * readPrior would answer, when the route has looked it up already (in readPrior's order); undefined: looked up here.
  */
 export async function submitCommand<N extends CommandName>(
   c: Context<AppEnv>,
@@ -72,32 +107,34 @@ export async function submitCommand<N extends CommandName>(
   fields: Fields<N>,
   identity: CommandIdentity = commandIdentity(c),
   extra: Record<string, string> = {},
+  prior?: Prior | null,
 ): Promise<Response> {
   const user = c.get('user');
-  const fingerprint = identity.key ? sha256(stableJson({ name, fields })) : null;
+  const fingerprint = identity.key ? commandFingerprint(name, fields) : null;
   const { jobId } = identity;
   const statusUrl = `/api/v1/jobs/${jobId}`;
+  const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
 
   let job: Job | undefined;
-  const prior = identity.key ? await readPrior(deps, jobId) : null;
-  if (prior) {
+  if (identity.key && prior === undefined) prior = await readPrior(deps, jobId);
+  if (identity.key && prior) {
     if (prior.fingerprint !== fingerprint)
       throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
-    // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox).
-    job = prior.job;
+    // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox). The Job
+    // itself is needed only to wait for it.
+    if (wait > 0 && prior.queued) job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
   } else {
     const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
-    job = await deps.queues.commands.add(name, payload, { jobId });
+    job = await enqueue(deps.queues.commands, name, payload, jobId);
     if (identity.key) {
       // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours
       // (the Job returned by add() holds our data either way, so read back what is stored).
-      const stored = await deps.queues.commands.getJob(jobId);
-      if (stored && (stored.data as { fingerprint?: string | null }).fingerprint !== fingerprint)
+      const stored = await queuedFingerprint(deps, jobId);
+      if (stored && stored.fingerprint !== fingerprint)
         throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
     }
   }
 
-  const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
   if (wait > 0) {
     if (job && deps.queueEvents) {
       // Resolves or rejects when the job finishes; either way the status read below tells which.

@@ -64,6 +64,31 @@ describe('Redis down', () => {
   });
 });
 
+describe('Redis down, refusals that need no Redis', () => {
+  it('keep their answers and their order (404, 409, 400, then 503), with or without an Idempotency-Key', async () => {
+    const inactive = (await seedSpace(stack)).space.id;
+    await stack.orm.em.getConnection().execute('update spaces set active = false where id = ?', [inactive], 'run');
+    redisProxy.down();
+    try {
+      for (const headers of [{}, { 'idempotency-key': `down-${crypto.randomUUID()}` }]) {
+        const post = (body: Record<string, unknown>) =>
+          stack.request('POST', '/api/v1/booking/bookings', { as: member, headers, body: { spaceId, bookingType: 'hourly', ...hourlySlot(600), ...body } });
+        expect((await post({ spaceId: crypto.randomUUID() })).status).toBe(404);
+        expect((await post({ spaceId: inactive })).body.error.code).toBe('space_inactive');
+        const offGrid = hourlySlot(600);
+        offGrid.startsAt = new Date(Date.parse(offGrid.startsAt) + 60_000).toISOString();
+        expect((await post(offGrid)).body.error.details.map((d: { path: string }) => d.path)).toEqual(['startsAt']);
+        const refused = await post({});
+        expect(refused.status).toBe(503);
+        expect(refused.body.error.code).toBe('service_unavailable');
+      }
+    } finally {
+      redisProxy.up();
+    }
+    expect((await eventually(create, (r) => r.status === 202)).status).toBe(202);
+  });
+});
+
 describe('Postgres down', () => {
   it('reads and commands answer 503; after Postgres returns, everything works again', async () => {
     pgProxy.down();

@@ -12,7 +12,9 @@ import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
 import { json, body } from '../openapi-helpers.js';
-import { findBookableSpace } from '../lookups.js';
+import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
+import { priorOf, queuedFingerprint } from '../job-status.js';
+import { attempt, attemptAsync } from '../attempt.js';
 
 const tags = ['bookings'];
 const base = '/booking/bookings';
@@ -77,14 +79,25 @@ export function bookingRoutes(deps: AppDeps) {
 
   app.openapi(createBooking, async (c) => {
     const input = c.req.valid('json');
-    const { space, timezone } = await spaceAndZone(input.spaceId);
+    // The lookups first, in as few round trips as the Idempotency-Key's order allows (what BullMQ holds under the
+    // key's job id; then the space and, when BullMQ held nothing, the inbox, in one query: job-status.ts readPrior);
+    // the refusals after, in the order the checks always had: unknown space, inactive, time rules, capacity, a
+    // malformed key, a failed BullMQ read (Redis down: 503), then (submitCommand) a key reused with another body.
+    const identity = attempt(() => commandIdentity(c));
+    const jobId = identity.ok && identity.value.key !== undefined ? identity.value.jobId : undefined;
+    const queued = jobId === undefined ? undefined : await attemptAsync(queuedFingerprint(deps, jobId));
+    const inboxOf = queued?.ok && queued.value === undefined ? jobId : undefined;
+    const { space, inbox } = await findBookableSpaceAndInbox(deps.orm, input.spaceId, inboxOf);
     if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
     // Checked here for a 400 with field paths; the worker checks again against the committed state.
-    validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone, now: new Date() });
+    validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone: space.timezone, now: new Date() });
     validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
-    const identity = commandIdentity(c);
-    const bookingId = identity.newId;
-    return (await submitCommand(c, deps, 'booking.create', { ...input, notes: input.notes ?? null, guests: input.guests ?? [], bookingId }, identity, { bookingId })) as Submitted;
+    if (!identity.ok) throw identity.error;
+    if (queued && !queued.ok) throw queued.error;
+    const prior = queued ? priorOf(queued.value, inbox ?? null) : undefined;
+    const bookingId = identity.value.newId;
+    const fields = { ...input, notes: input.notes ?? null, guests: input.guests ?? [], bookingId };
+    return (await submitCommand(c, deps, 'booking.create', fields, identity.value, { bookingId }, prior)) as Submitted;
   });
 
   app.openapi(listBookings, async (c) => {
