@@ -29,10 +29,14 @@ const EnvSchema = z
     BULL_BOARD_USER: z.string().min(1).default('admin'),
     BULL_BOARD_PASSWORD: z.string().min(1).optional(),
     BULL_BOARD_READ_ONLY: bool.default(true),
-    // 32 in flight: creates commit in groups (below), and bigger groups cost less per command (measured: bench).
-    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(32),
-    // Most booking creates committed in one transaction (src/commands/group-commit.ts); 1 = one per command.
-    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(32),
+    // 256 in flight: creates are written in groups (below), formed by the jobs in flight while a group writes, and
+    // bigger groups cost less per command (measured: bench, figure 1: 32 → 256 took it from ~1250 to ~2400 creates/s
+    // and the CPU per command down by a tenth). Other commands hold a pooled connection each only while they run.
+    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(256),
+    // Most booking creates written together (src/commands/group-commit.ts); 1 = one transaction per command.
+    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(128),
+    // Groups writing at once per worker process: a create handed over while one writes starts its own at once.
+    COMMAND_GROUPS_IN_FLIGHT: z.coerce.number().int().min(1).max(50).default(2),
     NOTIFICATION_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
     COMMAND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
     COMMAND_BACKOFF_MS: z.coerce.number().int().min(1).default(250),
@@ -99,6 +103,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       prefix: env.QUEUE_PREFIX,
       commandConcurrency: env.COMMAND_CONCURRENCY,
       commandGroupMax: env.COMMAND_GROUP_MAX,
+      commandGroupsInFlight: env.COMMAND_GROUPS_IN_FLIGHT,
       notificationConcurrency: env.NOTIFICATION_CONCURRENCY,
       attempts: env.COMMAND_ATTEMPTS,
       backoffMs: env.COMMAND_BACKOFF_MS,

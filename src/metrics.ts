@@ -70,17 +70,26 @@ export const jobOutcomes = new Counter({
   registers: [metricsRegistry],
 });
 
-/** Commands per group-commit transaction (src/commands/group-commit.ts); the rolled-back groups count as fallbacks. */
+/** Commands per group written (src/commands/group-commit.ts); the groups that failed count as fallbacks. */
 export const commandGroupSize = new Histogram({
   name: 'command_group_size',
-  help: 'Booking commands committed together in one group-commit transaction',
-  buckets: [2, 3, 5, 8, 13, 21, 34, 55],
+  help: 'Booking creates written together by one group commit',
+  buckets: [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144],
+  registers: [metricsRegistry],
+});
+
+/** Calls per coalesced statement (src/db/coalesce.ts): how many follow-up jobs shared one round trip, by statement. */
+export const statementBatchSize = new Histogram({
+  name: 'statement_batch_size',
+  help: 'Calls that shared one coalesced statement (src/db/coalesce.ts), by statement',
+  labelNames: ['statement'] as const,
+  buckets: [1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
   registers: [metricsRegistry],
 });
 
 export const commandGroupFallbacks = new Counter({
   name: 'command_group_fallbacks_total',
-  help: 'Commands of a group that rolled back (a refusal, an overlap, a replay, a fault) and then ran alone',
+  help: 'Commands of a group whose insert failed (a fault, a concurrent delivery: anything but a taken slot) and that then ran alone',
   registers: [metricsRegistry],
 });
 

@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
+  BookingEventSchema,
   BookingSchema,
   GuestSchema,
+  OutboxSchema,
   ReservationSchema,
   SpaceSchema,
+  UserSchema,
   WorkspaceSchema,
   type Booking,
+  type BookingEvent,
+  type Guest,
+  type Outbox,
+  type Reservation,
   type Space,
   type Workspace,
 } from '../db/entities/index.js';
@@ -15,7 +22,7 @@ import { quotePrice } from '../domain/pricing.js';
 import { validateAttendees, validateBookingWindow } from '../domain/time-rules.js';
 import type { BookingEventType, CommandName, CommandPayload, CommandResult } from '../jobs/catalogue.js';
 import { clearExpiredHolds } from './claims.js';
-import type { CommandContext } from './context.js';
+import type { CommandContext, EventNames } from './context.js';
 
 export type CommandHandler<N extends CommandName> = (ctx: CommandContext, payload: CommandPayload<N>) => Promise<CommandResult>;
 export type BookingCommandName = Extract<CommandName, `booking.${string}`>;
@@ -27,7 +34,12 @@ export async function loadSpace(ctx: CommandContext, spaceId: string): Promise<{
   return { space, workspace };
 }
 
-export function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>, space: Space, workspace: Workspace, discountAmount = 0) {
+export function price(
+  booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsAt'>,
+  space: Pick<Space, 'hourlyRate' | 'dailyRate' | 'monthlyRate'>,
+  workspace: Pick<Workspace, 'timezone' | 'taxRateBps'>,
+  discountAmount = 0,
+) {
   return quotePrice({
     bookingType: booking.bookingType,
     startsAt: booking.startsAt,
@@ -39,34 +51,66 @@ export function price(booking: Pick<Booking, 'bookingType' | 'startsAt' | 'endsA
   });
 }
 
-const result = (booking: Booking, extra: Record<string, unknown> = {}): CommandResult => ({
+const result = (booking: Pick<Booking, 'id' | 'status'>, extra: Record<string, unknown> = {}): CommandResult => ({
   bookingId: booking.id,
   status: booking.status,
   ...extra,
 });
 
+type SlotRequest = { spaceId: string; bookingType: Booking['bookingType']; startsAt: string; endsAt: string; attendees: number; guests: unknown[] };
+
+/** What a new claim reads of its space and workspace (checks, price, event names). */
+export type SlotSpace = Pick<Space, 'id' | 'workspaceId' | 'name' | 'active' | 'capacity' | 'hourlyRate' | 'dailyRate' | 'monthlyRate'>;
+export type SlotWorkspace = Pick<Workspace, 'id' | 'name' | 'timezone' | 'currency' | 'taxRateBps'>;
+
 /**
- * The checks every new claim on a space passes (booking create, cart add-item): the space exists and is bookable,
- * the window obeys the time rules of the workspace's zone, and the party fits.
+ * The checks every new claim on a space passes (booking create, cart add-item), given its space and workspace: the
+ * space is bookable, the window obeys the time rules of the workspace's zone, and the party fits.
  */
-export async function checkRequestedSlot(
-  ctx: CommandContext,
-  p: { spaceId: string; bookingType: Booking['bookingType']; startsAt: string; endsAt: string; attendees: number; guests: unknown[] },
-) {
-  const { space, workspace } = await loadSpace(ctx, p.spaceId);
+export function checkSlot(ctx: CommandContext, p: SlotRequest, space: SlotSpace, workspace: SlotWorkspace) {
   if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
   const startsAt = new Date(p.startsAt);
   const endsAt = new Date(p.endsAt);
   validateBookingWindow({ bookingType: p.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
   validateAttendees(p.attendees, space.capacity, p.guests.length);
-  return { space, workspace, startsAt, endsAt };
+  return { startsAt, endsAt };
 }
 
-const create: CommandHandler<'booking.create'> = async (ctx, p) => {
-  const { space, workspace, startsAt, endsAt } = await checkRequestedSlot(ctx, p);
-  const quote = price({ bookingType: p.bookingType, startsAt, endsAt }, space, workspace);
+/** {@link checkSlot}, loading the space (missing: `not_found`) and its workspace first. */
+export async function checkRequestedSlot(ctx: CommandContext, p: SlotRequest) {
+  const { space, workspace } = await loadSpace(ctx, p.spaceId);
+  return { space, workspace, ...checkSlot(ctx, p, space, workspace) };
+}
 
-  const booking = ctx.em.create(BookingSchema, {
+/** What a booking create reads besides its payload: the space, its workspace, and the user it books for. */
+export interface CreateCatalogue {
+  space: SlotSpace;
+  workspace: SlotWorkspace;
+  user: EventNames['user'];
+}
+
+/** Every row a booking create writes, and what it returns. */
+export interface CreateRows {
+  booking: Booking;
+  guests: Guest[];
+  reservation: Reservation;
+  event: BookingEvent;
+  outbox: Outbox;
+  result: CommandResult;
+}
+
+/**
+ * A booking create, decided: the checks (a refusal throws), the price, and every row it writes — the booking, its
+ * guests, its claim on the slot, the audit row and the BOOKING_CREATED event — with the caches it touches in
+ * `ctx.effects`. No I/O: the handler below writes these rows through the unit of work, the group commit
+ * (./group-commit.ts) with one multi-row INSERT per table; both take them from here.
+ */
+export function planCreate(ctx: CommandContext, p: CommandPayload<'booking.create'>, found: CreateCatalogue): CreateRows {
+  const { space, workspace, user } = found;
+  const { startsAt, endsAt } = checkSlot(ctx, p, space, workspace);
+  const quote = price({ bookingType: p.bookingType, startsAt, endsAt }, space, workspace);
+  const now = new Date();
+  const booking: Booking = {
     id: p.bookingId,
     workspaceId: workspace.id,
     spaceId: space.id,
@@ -82,17 +126,44 @@ const create: CommandHandler<'booking.create'> = async (ctx, p) => {
     taxAmount: quote.taxAmount,
     totalPrice: quote.totalPrice,
     currency: workspace.currency,
-  });
-  p.guests.forEach((g, position) =>
-    ctx.em.create(GuestSchema, { id: randomUUID(), bookingId: booking.id, cartItemId: null, position, name: g.name, email: g.email }),
-  );
-  // An expired cart hold never blocks: it goes first. The claim is what the EXCLUDE constraint guards: an overlapping
-  // live one makes the flush fail (→ slot_unavailable).
-  await clearExpiredHolds(ctx, space.id, startsAt, endsAt);
-  ctx.em.create(ReservationSchema, { id: randomUUID(), spaceId: space.id, kind: 'booking', bookingId: booking.id, startsAt, endsAt });
-  ctx.audit(booking, 'create', null);
-  await ctx.emit('BOOKING_CREATED', booking);
-  return result(booking, { totalPrice: booking.totalPrice, currency: booking.currency });
+    checkedInAt: null,
+    checkedOutAt: null,
+    cancelledAt: null,
+    cancellationReason: null,
+    noShow: false,
+    deletedAt: null,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const guests = p.guests.map((g, position): Guest => ({
+    id: randomUUID(),
+    bookingId: booking.id,
+    cartItemId: null,
+    position,
+    name: g.name,
+    email: g.email,
+    createdAt: now,
+  }));
+  // The claim is what the EXCLUDE constraint guards: an overlapping live one makes the insert fail (→ slot_unavailable).
+  const reservation: Reservation = { id: randomUUID(), spaceId: space.id, kind: 'booking', bookingId: booking.id, startsAt, endsAt, expiresAt: null, createdAt: now };
+  const event = ctx.auditRow(booking, 'create', null);
+  const outbox = ctx.eventRow('BOOKING_CREATED', booking, { workspace, space, user });
+  return { booking, guests, reservation, event, outbox, result: result(booking, { totalPrice: booking.totalPrice, currency: booking.currency }) };
+}
+
+const create: CommandHandler<'booking.create'> = async (ctx, p) => {
+  const { space, workspace } = await loadSpace(ctx, p.spaceId);
+  const user = await ctx.em.findOneOrFail(UserSchema, p.actor.id);
+  const rows = planCreate(ctx, p, { space, workspace, user });
+  // An expired cart hold never blocks: it goes before the claim is written.
+  await clearExpiredHolds(ctx, space.id, rows.booking.startsAt, rows.booking.endsAt);
+  ctx.em.create(BookingSchema, rows.booking);
+  for (const guest of rows.guests) ctx.em.create(GuestSchema, guest);
+  ctx.em.create(ReservationSchema, rows.reservation);
+  ctx.em.create(BookingEventSchema, rows.event);
+  ctx.em.create(OutboxSchema, rows.outbox);
+  return rows.result;
 };
 
 const update: CommandHandler<'booking.update'> = async (ctx, p) => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ReservationSchema } from '../db/entities/index.js';
+import { query } from '../db/sql.js';
 import type { CommandContext } from './context.js';
 
 /**
@@ -11,32 +12,42 @@ import type { CommandContext } from './context.js';
 /**
  * Deletes expired cart holds overlapping [startsAt, endsAt) on the space, judged at `ctx.now`. A cart item whose hold
  * goes loses it (`cart_items.reservation_id` is set null by its foreign key); its owner's checkout then tries to
- * claim the slot again. Returns how many went. A group commit clears its members' slots in one statement first
- * (`ctx.expiredHoldsCleared`), and then this is a no-op.
+ * claim the slot again. Returns how many went. (A group commit clears all its members' slots in its first statement.)
  */
 export async function clearExpiredHolds(ctx: CommandContext, spaceId: string, startsAt: Date, endsAt: Date): Promise<number> {
-  if (ctx.expiredHoldsCleared) return 0;
   const cleared = await clearExpiredHoldsOf(ctx.em, [{ spaceId, startsAt, endsAt, now: ctx.now }]);
   for (const id of cleared) ctx.effects.spaceIds.add(id);
   return cleared.length;
 }
 
-/** The statement behind clearExpiredHolds, for many slots at once, each judged at its own `now`: the spaces it freed. */
-export async function clearExpiredHoldsOf(
-  em: CommandContext['em'],
-  slots: readonly { spaceId: string; startsAt: Date; endsAt: Date; now: Date }[],
-): Promise<string[]> {
-  // Postgres array literals: knex would expand a JS array binding into a list of parameters.
-  const array = (values: string[]) => `{${values.join(',')}}`;
+/** A slot whose overlapping expired holds go, judged at its own `now`. */
+export interface SlotToClear {
+  spaceId: string;
+  startsAt: Date;
+  endsAt: Date;
+  now: Date;
+}
+
+/**
+ * The statement behind clearExpiredHolds, for many slots at once (it returns the `space_id` of each hold it
+ * deleted), with its bindings. The group commit runs it as part of a larger statement.
+ */
+export function expiredHoldsDelete(slots: readonly SlotToClear[]): { sql: string; bindings: unknown[] } {
   const iso = (d: Date) => d.toISOString();
-  const rows = await em.execute<{ space_id: string }[]>(
-    `delete from "reservations" r
+  return {
+    sql: `delete from "reservations" r
       using unnest(?::uuid[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as c(space_id, starts_at, ends_at, now)
       where r."space_id" = c.space_id and r."kind" = 'hold' and r."expires_at" <= c.now
         and tstzrange(r."starts_at", r."ends_at", '[)') && tstzrange(c.starts_at, c.ends_at, '[)')
       returning r."space_id"`,
-    [array(slots.map((s) => s.spaceId)), array(slots.map((s) => iso(s.startsAt))), array(slots.map((s) => iso(s.endsAt))), array(slots.map((s) => iso(s.now)))],
-  );
+    bindings: [slots.map((s) => s.spaceId), slots.map((s) => iso(s.startsAt)), slots.map((s) => iso(s.endsAt)), slots.map((s) => iso(s.now))],
+  };
+}
+
+/** Deletes the expired holds overlapping the slots: the spaces it freed. */
+export async function clearExpiredHoldsOf(em: CommandContext['em'], slots: readonly SlotToClear[]): Promise<string[]> {
+  const { sql, bindings } = expiredHoldsDelete(slots);
+  const rows = await query<{ space_id: string }>(em, sql, bindings);
   return rows.map((r) => r.space_id);
 }
 

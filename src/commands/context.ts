@@ -9,7 +9,11 @@ import {
   UserSchema,
   WorkspaceSchema,
   type Booking,
+  type BookingEvent,
   type Outbox,
+  type Space,
+  type User,
+  type Workspace,
   type StoredEffects,
 } from '../db/entities/index.js';
 import { DomainError } from '../domain/errors.js';
@@ -27,6 +31,16 @@ export interface CommandEffects {
 }
 
 export type OutboxEvent = Pick<Outbox, 'id' | 'eventType' | 'payload'>;
+
+/** What the audit and outbox rows of a booking need of it. */
+export type BookingRef = Pick<Booking, 'id' | 'userId' | 'workspaceId' | 'spaceId' | 'status'>;
+
+/** The names an event carries: its booking's workspace, space and user. */
+export interface EventNames {
+  workspace: Pick<Workspace, 'id' | 'name'>;
+  space: Pick<Space, 'id' | 'name'>;
+  user: Pick<User, 'id' | 'email' | 'name'>;
+}
 
 export const storeEffects = (e: CommandEffects): StoredEffects => ({
   bookingIds: [...e.bookingIds],
@@ -62,8 +76,6 @@ const isStaff = (actor: Actor | null) => actor === null || actor.role === 'staff
  */
 export class CommandContext {
   readonly effects = emptyEffects();
-  /** Set by a group commit that already deleted the expired holds overlapping this command's slot. */
-  expiredHoldsCleared = false;
 
   constructor(
     readonly em: EntityManager,
@@ -90,15 +102,22 @@ export class CommandContext {
     if (!isStaff(this.actor)) throw new DomainError('forbidden', `Only staff may ${what}`);
   }
 
-  touched(booking: Booking): void {
+  touched(booking: BookingRef): void {
     this.effects.bookingIds.add(booking.id);
     this.effects.userIds.add(booking.userId);
     this.effects.workspaceIds.add(booking.workspaceId);
     this.effects.spaceIds.add(booking.spaceId);
   }
 
+  /** Writes the audit row of a transition (see {@link auditRow}). */
   audit(booking: Booking, action: string, fromStatus: string | null): void {
-    this.em.create(BookingEventSchema, {
+    this.em.create(BookingEventSchema, this.auditRow(booking, action, fromStatus));
+  }
+
+  /** The audit row of a transition, and the caches it touches; `audit` writes it (the group commit inserts it itself). */
+  auditRow(booking: BookingRef, action: string, fromStatus: string | null): BookingEvent {
+    this.touched(booking);
+    return {
       id: randomUUID(),
       bookingId: booking.id,
       action,
@@ -107,16 +126,24 @@ export class CommandContext {
       actorId: this.actor?.id ?? null,
       commandId: this.commandId,
       at: this.now,
-    });
-    this.touched(booking);
+    };
   }
 
-  /** Writes the event to the outbox in this transaction; it is published after commit. */
+  /** Writes the event to the outbox in this transaction; it is published after commit (see {@link eventRow}). */
   async emit(type: BookingEventType, booking: Booking, extra: { reason?: string } = {}): Promise<void> {
     // One after another: they share the transaction's single connection (usually from the identity map anyway).
     const workspace = await this.em.findOneOrFail(WorkspaceSchema, booking.workspaceId);
     const space = await this.em.findOneOrFail(SpaceSchema, booking.spaceId);
     const user = await this.em.findOneOrFail(UserSchema, booking.userId);
+    this.em.create(OutboxSchema, this.eventRow(type, booking, { workspace, space, user }, extra));
+  }
+
+  /**
+   * The outbox row of an event, named from the booking's workspace, space and user, and held for publishing after
+   * commit; `emit` writes it (the group commit inserts it itself).
+   */
+  eventRow(type: BookingEventType, booking: BookingRef & Pick<Booking, 'startsAt' | 'endsAt'>, names: EventNames, extra: { reason?: string } = {}): Outbox {
+    const { workspace, space, user } = names;
     const payload: BookingEventPayload = {
       bookingId: booking.id,
       workspaceId: workspace.id,
@@ -133,17 +160,9 @@ export class CommandContext {
       ...(extra.reason !== undefined ? { reason: extra.reason } : {}),
     };
     const id = randomUUID();
-    this.em.create(OutboxSchema, {
-      id,
-      eventType: type,
-      aggregateId: booking.id,
-      payload,
-      commandId: this.commandId,
-      createdAt: new Date(),
-      publishedAt: null,
-    });
     this.effects.outboxIds.push(id);
     this.effects.events.push({ id, eventType: type, payload });
+    return { id, eventType: type, aggregateId: booking.id, payload, commandId: this.commandId, createdAt: new Date(), publishedAt: null, attempts: 0 };
   }
 
   /** Frees the booking's claim on its slot (cancel, delete). */

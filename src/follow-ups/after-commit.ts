@@ -25,25 +25,34 @@ type Step = { name: string; run: (effects: CommandEffects) => Promise<void>; mus
  * retry redoes the after-commit work from the inbox's stored effects), because reporting completion while a stale
  * entry may still be served would break invariant 4. A failed *publish* is only logged: the outbox relay republishes.
  * The one place both command workers and the scheduler get their after-commit work from.
+ *
+ * When the cache and the queues share one Redis connection (CACHE_REDIS_URL unset), the publish is sent right behind
+ * the eviction without waiting for its answer: Redis runs one connection's commands in the order they were sent, so
+ * the eviction still happens first, and the job waits for one round trip where it waited for two.
  */
 export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
   const cache = createReadCache(deps.cacheRedis, deps.config);
-  // Eviction first: once the job is reported completed, every read must see the change (invariant 4).
-  const steps: Step[] = [{ name: 'evict-cache', run: (effects) => cache.evict(effects), mustSucceed: true }];
+  const evict: Step = { name: 'evict-cache', run: (effects) => cache.evict(effects), mustSucceed: true };
   // Then the command's outbox rows go to the notifications queue (invariant 3); the relay catches what this misses.
-  steps.push({ name: 'publish-outbox', run: async (effects) => void (await publishCommitted(deps, effects)), mustSucceed: false });
+  const publish: Step = { name: 'publish-outbox', run: async (effects) => void (await publishCommitted(deps, effects)), mustSucceed: false };
+  const pipelined = deps.queues.notifications.opts.connection === deps.cacheRedis;
   const log = deps.logger.child({ part: 'after-commit' });
+  const attempt = async (step: Step, effects: CommandEffects): Promise<unknown> => {
+    try {
+      await step.run(effects);
+      return undefined;
+    } catch (err) {
+      log.warn({ err, step: step.name }, 'after-commit step failed');
+      return step.mustSucceed ? (err ?? new Error(`${step.name} failed`)) : undefined;
+    }
+  };
   return {
     afterCommit: async (effects) => {
-      let mustRetry: unknown;
-      for (const step of steps) {
-        try {
-          await step.run(effects);
-        } catch (err) {
-          log.warn({ err, step: step.name }, 'after-commit step failed');
-          if (step.mustSucceed) mustRetry ??= err;
-        }
-      }
+      // Eviction first: once the job is reported completed, every read must see the change (invariant 4).
+      const evicted = attempt(evict, effects);
+      if (!pipelined) await evicted;
+      const failures = await Promise.all([evicted, attempt(publish, effects)]);
+      const mustRetry = failures.find((f) => f !== undefined);
       if (mustRetry) throw mustRetry;
     },
   };

@@ -2,11 +2,14 @@ import type { BulkJobOptions, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config.js';
 import { EmailSendSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
+import { Coalescer } from '../db/coalesce.js';
 import type { Orm } from '../db/orm.js';
+import { query } from '../db/sql.js';
 import {
   emailRecipientKey,
   notificationJobId,
   type BookingEventJobData,
+  type BookingEventPayload,
   type BookingEventType,
   type NotificationJobData,
   type NotificationJobName,
@@ -75,38 +78,118 @@ export function createNotificationHandlers(deps: NotificationDeps): Notification
   };
 }
 
-/** What the event's one statement answers: was the notification new, the matching endpoints, the booking's guests. */
+/** What the event's statement answers for it: was the notification new, the matching endpoints, the booking's guests. */
 interface EventFanOut {
   inserted: boolean;
   endpoints: string[];
   guests: { id: string; name: string; email: string }[];
 }
 
+/** One event's part of {@link EVENT_FAN_OUT_SQL}. */
+interface EventRow {
+  id: string;
+  userId: string;
+  type: BookingEventType;
+  title: string;
+  body: string;
+  data: BookingEventPayload;
+  outboxId: string;
+  at: Date;
+  workspaceId: string;
+  bookingId: string;
+}
+
 /**
- * One round trip for an event: inserts the notification (ON CONFLICT DO NOTHING), reads the workspace's active
- * endpoints subscribed to the type and inserts their pending delivery rows (ON CONFLICT DO NOTHING), and reads the
- * booking's guests in their listed order. Read fresh on every run (no cache): an endpoint registered or disabled a
- * moment ago counts as it would have with separate statements. Data-modifying CTEs run on one snapshot; the whole
- * statement commits or fails as one.
+ * One round trip for a batch of events (one, at a light load: see {@link statementsOf}). For each: inserts the
+ * notification (ON CONFLICT DO NOTHING), reads the workspace's active endpoints subscribed to the type and inserts
+ * their pending delivery rows (ON CONFLICT DO NOTHING), and reads the booking's guests in their listed order. Read
+ * fresh on every run (no cache): an endpoint registered or disabled a moment ago counts as it would have with
+ * separate statements. Data-modifying CTEs run on one snapshot; the whole statement commits or fails as one. The
+ * events travel as one JSON parameter (the stored `data` is each event's payload as it came).
  */
-const EVENT_FAN_OUT_SQL = `with "inserted" as (
+const EVENT_FAN_OUT_SQL = `with "ev" as (
+    select * from jsonb_to_recordset(?::jsonb) as e("i" int, "id" uuid, "userId" uuid, "type" text, "title" text, "body" text,
+      "data" jsonb, "outboxId" uuid, "at" timestamptz, "workspaceId" uuid, "bookingId" uuid)
+  ), "inserted" as (
     insert into "notifications" ("id", "user_id", "type", "title", "body", "data", "outbox_id", "read_at", "created_at")
-    values (?, ?, ?, ?, ?, ?::jsonb, ?, null, ?)
+    select "id", "userId", "type", "title", "body", "data", "outboxId", null, "at" from "ev"
     on conflict ("outbox_id") do nothing
-    returning 1
+    returning "outbox_id"
   ), "endpoints" as (
-    select "id" from "webhook_endpoints"
-    where "workspace_id" = ? and "active" and "event_types" @> jsonb_build_array(?::text)
+    select ev."i", we."id" from "ev" join "webhook_endpoints" we
+      on we."workspace_id" = ev."workspaceId" and we."active" and we."event_types" @> jsonb_build_array(ev."type")
   ), "deliveries" as (
     insert into "webhook_deliveries" ("id", "endpoint_id", "outbox_id", "event_type", "status", "attempts", "status_code", "last_error", "delivered_at", "created_at", "updated_at")
-    select gen_random_uuid(), "id", ?, ?, 'pending', 0, null, null, null, ?, ?
-    from "endpoints"
+    select gen_random_uuid(), en."id", ev."outboxId", ev."type", 'pending', 0, null, null, null, ev."at", ev."at"
+    from "endpoints" en join "ev" on ev."i" = en."i"
     on conflict ("endpoint_id", "outbox_id") do nothing
   )
-  select exists (select 1 from "inserted") as "inserted",
-    coalesce((select json_agg("id" order by "id") from "endpoints"), '[]') as "endpoints",
-    coalesce((select json_agg(json_build_object('id', "id", 'name', "name", 'email', "email") order by "position", "id")
-              from "guests" where "booking_id" = ?), '[]') as "guests"`;
+  select ev."i",
+    exists (select 1 from "inserted" n where n."outbox_id" = ev."outboxId") as "inserted",
+    coalesce((select json_agg(en."id" order by en."id") from "endpoints" en where en."i" = ev."i"), '[]') as "endpoints",
+    coalesce((select json_agg(json_build_object('id', g."id", 'name', g."name", 'email', g."email") order by g."position", g."id")
+              from "guests" g where g."booking_id" = ev."bookingId"), '[]') as "guests"
+  from "ev" order by ev."i"`;
+
+/** Claims (outbox id, recipient) pairs for sending; answers the pairs claimed (see {@link sendEmail}). */
+const EMAIL_CLAIM_SQL = `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
+  select "id", "outboxId", "recipient", "eventType", 'sending', 1, now(), now()
+  from jsonb_to_recordset(?::jsonb) as c("id" uuid, "outboxId" uuid, "recipient" text, "eventType" text)
+  on conflict ("outbox_id", "recipient") do update
+    set "status" = 'sending', "attempts" = "email_sends"."attempts" + 1, "claimed_at" = now(), "last_error" = null
+    where "email_sends"."status" = 'failed'
+       or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ?))
+  returning "id", "outbox_id", "recipient", "attempts"`;
+
+const EMAIL_SENT_SQL = `update "email_sends" e set "status" = 'sent', "sent_at" = now(), "message_id" = s."messageId"
+  from jsonb_to_recordset(?::jsonb) as s("id" uuid, "messageId" text) where e."id" = s."id"`;
+
+type EmailClaim = { outboxId: string; recipient: string; eventType: BookingEventType };
+const emailKey = (outboxId: string, recipient: string) => `${outboxId.toLowerCase()} ${recipient}`;
+
+/**
+ * The follow-ups' hot statements, one coalescer each per ORM (src/db/coalesce.ts): an event, an email claim and an
+ * email's `sent` record that arrive while the same statement is in flight go together in the next one. The jobs
+ * still run one by one as far as BullMQ and their outcomes go; only their round trips are shared. (One statement
+ * for all three kinds was tried: no less CPU, and its writes waited longer for one another.)
+ */
+const statements = new WeakMap<Orm, ReturnType<typeof createStatements>>();
+const statementsOf = (orm: Orm) => {
+  let s = statements.get(orm);
+  if (!s) statements.set(orm, (s = createStatements(orm)));
+  return s;
+};
+
+function createStatements(orm: Orm) {
+  return {
+    event: new Coalescer<EventRow, EventFanOut>(
+      async (events) => {
+        const rows = await query<EventFanOut & { i: number }>(orm.em, EVENT_FAN_OUT_SQL, [JSON.stringify(events.map((e, i) => ({ i, ...e })))]);
+        return rows.map(({ inserted, endpoints, guests }) => ({ inserted, endpoints, guests }));
+      },
+      { name: 'notification-event', maxBatch: 50, key: (e) => e.outboxId.toLowerCase() },
+    ),
+    claim: new Coalescer<EmailClaim, { id: string; attempts: number } | undefined>(
+      async (claims) => {
+        const rows = await query<{ id: string; outbox_id: string; recipient: string; attempts: number }>(orm.em, EMAIL_CLAIM_SQL, [
+          JSON.stringify(claims.map((c) => ({ id: randomUUID(), ...c }))),
+          EMAIL_CLAIM_LEASE_SECONDS,
+        ]);
+        // Postgres answers uuids in lower case.
+        const claimed = new Map(rows.map((r) => [emailKey(r.outbox_id, r.recipient), { id: r.id, attempts: r.attempts }]));
+        return claims.map((c) => claimed.get(emailKey(c.outboxId, c.recipient)));
+      },
+      { name: 'email-claim', maxBatch: 50, key: (c) => emailKey(c.outboxId, c.recipient) },
+    ),
+    sent: new Coalescer<{ id: string; messageId: string }, void>(
+      async (sends) => {
+        await query(orm.em, EMAIL_SENT_SQL, [JSON.stringify(sends)]);
+        return sends.map(() => undefined);
+      },
+      { name: 'email-sent', maxBatch: 50, key: (s) => s.id },
+    ),
+  };
+}
 
 /**
  * In-app notification + fan-out. Always fans out (a crash after the insert must not lose the email or webhooks).
@@ -114,23 +197,23 @@ const EVENT_FAN_OUT_SQL = `with "inserted" as (
  * exists, so a replay finds the same ones). A guest whose address is the member's, or an earlier guest's, is skipped
  * (compared case-insensitively): one event sends at most one email per address, so `email_sends` (unique outbox id +
  * address) records each send apart. The notification, the endpoints with their delivery rows and the guests take one
- * statement ({@link EVENT_FAN_OUT_SQL}); the email and webhook jobs one `addBulk`.
+ * statement ({@link EVENT_FAN_OUT_SQL}, shared with the events handled meanwhile); the email and webhook jobs one `addBulk`.
  */
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData): Promise<JobOutcome> {
   const { outboxId, payload } = data;
   const content = renderNotification(type, payload);
-  const now = new Date();
-  const rows = await deps.orm.em.getConnection().execute<EventFanOut[]>(
-    EVENT_FAN_OUT_SQL,
-    [
-      randomUUID(), payload.userId, type, content.title, content.body, JSON.stringify(payload), outboxId, now,
-      payload.workspaceId, type,
-      outboxId, type, now, now,
-      payload.bookingId,
-    ],
-    'all',
-  );
-  const { inserted, endpoints, guests } = rows[0]!;
+  const { inserted, endpoints, guests } = await statementsOf(deps.orm).event.call({
+    id: randomUUID(),
+    userId: payload.userId,
+    type,
+    title: content.title,
+    body: content.body,
+    data: payload,
+    outboxId,
+    at: new Date(),
+    workspaceId: payload.workspaceId,
+    bookingId: payload.bookingId,
+  });
 
   const { email, webhook } = deps.config.followUps;
   const emailJobs: NotificationJobData<'email.send'>[] = [];
@@ -169,18 +252,7 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
 export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>): Promise<JobOutcome> {
   const { outboxId, eventType, to, guest, payload } = data;
   const connection = deps.orm.em.getConnection();
-  const claimed = await connection.execute<{ id: string; attempts: number }[]>(
-    `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
-     values (?, ?, ?, ?, 'sending', 1, now(), now())
-     on conflict ("outbox_id", "recipient") do update
-       set "status" = 'sending', "attempts" = "email_sends"."attempts" + 1, "claimed_at" = now(), "last_error" = null
-       where "email_sends"."status" = 'failed'
-          or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ?))
-     returning "id", "attempts"`,
-    [randomUUID(), outboxId, to, eventType, EMAIL_CLAIM_LEASE_SECONDS],
-    'all',
-  );
-  const claim = claimed[0];
+  const claim = await statementsOf(deps.orm).claim.call({ outboxId, recipient: to, eventType });
   if (!claim) {
     const row = await deps.orm.em.fork().findOne(EmailSendSchema, { outboxId, recipient: to });
     if (row?.status === 'sent') return { outcome: 'skipped', reason: 'already sent', messageId: row.messageId };
@@ -197,7 +269,7 @@ export async function sendEmail(deps: NotificationDeps, data: NotificationJobDat
       .catch(() => undefined);
     throw e;
   }
-  await connection.execute(`update "email_sends" set "status" = 'sent', "sent_at" = now(), "message_id" = ? where "id" = ?`, [messageId, claim.id], 'run');
+  await statementsOf(deps.orm).sent.call({ id: claim.id, messageId });
   return { outcome: 'sent', messageId, attempts: claim.attempts, transport: deps.mailer.transport };
 }
 

@@ -25,7 +25,7 @@ export interface CommandWorkerDeps {
  */
 export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   const log = deps.logger.child({ queue: QUEUE_NAMES.commands });
-  const runner = new GroupCommit(deps.orm, deps.hooks ?? {}, deps.config.queue.commandGroupMax);
+  const runner = new GroupCommit(deps.orm, deps.hooks ?? {}, deps.config.queue.commandGroupMax, deps.config.queue.commandGroupsInFlight);
   const processor = async (job: Job): Promise<CommandResult> => {
     const started = performance.now();
     const outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });

@@ -10,7 +10,7 @@ import {
   WebhookEndpointSchema,
 } from '../../src/db/entities/index.js';
 import { createOrm } from '../../src/db/orm.js';
-import { handleBookingEvent } from '../../src/follow-ups/notification.handlers.js';
+import { handleBookingEvent, sendEmail } from '../../src/follow-ups/notification.handlers.js';
 import { publishOutbox, pruneOutbox, relayOutbox } from '../../src/follow-ups/outbox.js';
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
 import { emailRecipientKey, notificationJobId, type BookingEventPayload, type BookingEventType } from '../../src/jobs/catalogue.js';
@@ -389,6 +389,52 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
       expect(bulks[1]).toEqual(bulks[0]);
       expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
       expect(await em().count(WebhookDeliverySchema, { outboxId })).toBe(1);
+    } finally {
+      await orm.close();
+    }
+  });
+});
+
+describe('follow-up jobs running together share their round trips', () => {
+  it('events handled together share one statement, emails their claims and records; each gets its own answer', async () => {
+    const { space } = await seedSpace(stack);
+    const host = makeUser('member', `together-${randomUUID().slice(0, 6)}`);
+    const bookingId = await bookAndWait(host, space.id, 118);
+    const created = await outboxOf(bookingId, 'BOOKING_CREATED');
+    await completed(notificationJobId.event(created.id));
+
+    // The handlers alone, on their own ORM (statements counted apart from the running workers').
+    const orm = await createOrm(stack.config.db.url, 2);
+    let statements = 0;
+    orm.em.getConnection().getKnex().on('query', () => void statements++);
+    const bulks: { opts: { jobId?: string } }[][] = [];
+    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
+    const sent = recordingMailer();
+    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: sent.channel };
+    try {
+      const payload = { ...(created.payload as BookingEventPayload), status: 'confirmed' };
+      const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      const events = await Promise.all(ids.map((outboxId) => handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload })));
+      expect(events).toEqual(ids.map(() => ({ outcome: 'created', emails: 1, guestEmails: 0, webhooks: 0 })));
+      // The first went at once, alone; the three handed over meanwhile waited for it and went together.
+      expect(statements).toBe(2);
+      expect(bulks.flat().map((j) => j.opts.jobId)).toEqual(ids.map((id) => notificationJobId.email(id, host.id)));
+      for (const outboxId of ids) expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
+
+      // Their emails: every claim and every `sent` record shares statements with the others in flight.
+      statements = 0;
+      const emails = ids.map((outboxId) => ({ outboxId, eventType: 'BOOKING_CONFIRMED' as const, userId: host.id, to: host.email, payload }));
+      const results = await Promise.all(emails.map((data) => sendEmail(deps as never, data)));
+      for (const r of results) expect(r).toMatchObject({ outcome: 'sent', attempts: 1 });
+      expect(statements).toBeLessThan(2 * ids.length);
+      expect(sent.sent).toHaveLength(ids.length);
+      for (const outboxId of ids) expect(await em().findOneOrFail(EmailSendSchema, { outboxId })).toMatchObject({ status: 'sent', attempts: 1 });
+      // Replayed together: nothing stored or sent twice.
+      expect(await Promise.all(ids.map((outboxId) => handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload })))).toEqual(
+        ids.map(() => ({ outcome: 'exists', emails: 1, guestEmails: 0, webhooks: 0 })),
+      );
+      for (const r of await Promise.all(emails.map((data) => sendEmail(deps as never, data)))) expect(r).toMatchObject({ outcome: 'skipped' });
+      expect(sent.sent).toHaveLength(ids.length);
     } finally {
       await orm.close();
     }

@@ -23,7 +23,7 @@ beforeAll(async () => {
 afterAll(() => stack?.close());
 
 const em = () => stack.orm.em.fork();
-const createJob = (over: { space?: string; window?: { startsAt: string; endsAt: string } } = {}) => {
+const createJob = (over: { space?: string; window?: { startsAt: string; endsAt: string }; data?: Record<string, unknown> } = {}) => {
   const bookingId = crypto.randomUUID();
   return {
     bookingId,
@@ -40,6 +40,7 @@ const createJob = (over: { space?: string; window?: { startsAt: string; endsAt: 
         attendees: 1,
         notes: null,
         guests: [],
+        ...over.data,
       },
     },
   };
@@ -68,7 +69,7 @@ describe('group commit of booking creates', () => {
     expect(read.body).toMatchObject({ id: jobs[0]!.bookingId, status: 'pending' });
   });
 
-  it('two members claiming overlapping slots → the group rolls back, each runs alone: one booking, one slot_unavailable', async () => {
+  it('two members claiming overlapping slots → the first is written, the other leaves the group and is refused alone', async () => {
     const runner = new GroupCommit(stack.orm, stack.hooks, 10);
     const window = hourlySlot((hoursAhead += 2));
     const a = createJob({ window });
@@ -77,16 +78,37 @@ describe('group commit of booking creates', () => {
     const bad = { bookingId: '', job: { id: `g-bad-${crypto.randomUUID()}`, name: 'booking.create', data: { bookingId: 'nope' } } };
     const [oa, ob, oc, obad] = await Promise.all([a, b, c, bad].map(({ job }) => runner.execute(job)));
 
-    expect(runner.stats).toMatchObject({ groups: 0, fellBack: 3 });
-    expect([oa!.outcome, ob!.outcome].sort()).toEqual(['completed', 'failed']);
-    const loser = oa!.outcome === 'failed' ? oa! : ob!;
-    expect(loser).toMatchObject({ outcome: 'failed', error: { code: 'slot_unavailable' } });
+    // Nothing rolled back: one statement wrote a and c, b's claim was skipped (ON CONFLICT DO NOTHING) and b ran alone.
+    expect(runner.stats).toEqual({ groups: 1, grouped: 2, fellBack: 0 });
+    expect(oa).toMatchObject({ outcome: 'completed' });
+    expect(ob).toMatchObject({ outcome: 'failed', error: { code: 'slot_unavailable' } });
     expect(oc).toMatchObject({ outcome: 'completed' });
     expect(obad).toMatchObject({ outcome: 'failed', error: { code: 'invalid_payload' } });
     expect(await em().count(BookingSchema, { id: { $in: [a.bookingId, b.bookingId] } })).toBe(1);
     expect(await em().count(ReservationSchema, { bookingId: { $in: [a.bookingId, b.bookingId] } })).toBe(1);
-    // Refusals are recorded in the inbox like any other.
-    expect(await em().findOne(ProcessedCommandSchema, { outcome: 'failed', id: { $in: [a.job.id, b.job.id] } })).toMatchObject({ error: { code: 'slot_unavailable' } });
+    // Nothing of b's was written by the group: no audit row, no event; its refusal is in the inbox like any other.
+    expect(await em().count(BookingEventSchema, { bookingId: b.bookingId })).toBe(0);
+    expect(await em().count(OutboxSchema, { aggregateId: b.bookingId })).toBe(0);
+    expect(await em().findOneOrFail(ProcessedCommandSchema, b.job.id)).toMatchObject({ outcome: 'failed', error: { code: 'slot_unavailable' } });
+  });
+
+  it('any other failure of the insert rolls the whole group back; each member then runs alone', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    // A booking id already taken by a booking whose claim is gone: its claim goes in, its booking row cannot.
+    const taken = createJob();
+    await executeCommand(stack.orm, taken.job, stack.hooks);
+    await em().nativeDelete(ReservationSchema, { bookingId: taken.bookingId });
+    const clash = createJob();
+    clash.job.data.bookingId = taken.bookingId;
+    const fine = [createJob(), createJob()];
+    const settled = await Promise.allSettled([clash, ...fine].map(({ job }) => runner.execute(job)));
+
+    expect(runner.stats).toEqual({ groups: 0, grouped: 0, fellBack: 3 });
+    // Alone, the clash is a fault (retried by BullMQ), the others commit on their own.
+    expect(settled[0]).toMatchObject({ status: 'rejected', reason: { code: '23505' } });
+    for (const s of settled.slice(1)) expect(s).toMatchObject({ status: 'fulfilled', value: { outcome: 'completed' } });
+    for (const { bookingId } of fine) expect(await em().count(BookingSchema, { id: bookingId })).toBe(1);
+    expect(await em().count(ProcessedCommandSchema, { id: clash.job.id })).toBe(0);
   });
 
   it('expired holds in the members’ way are cleared by one statement; a live hold still refuses its member', async () => {
@@ -144,6 +166,68 @@ describe('group commit of booking creates', () => {
     const outcomes = await Promise.all(jobs.map(({ job }) => retry.execute(job)));
     for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed', replayed: true });
     for (const { bookingId } of jobs) expect((await em().findOneOrFail(OutboxSchema, { aggregateId: bookingId })).publishedAt).not.toBeNull();
+  });
+
+  it('writes exactly the rows the create handler writes alone (one planCreate, two ways to persist)', async () => {
+    const guests = [{ name: 'Ada', email: 'ada@example.test' }, { name: 'Bob', email: 'bob@example.test' }];
+    const single = createJob({ data: { attendees: 2, notes: 'alone', guests } });
+    const grouped = createJob({ data: { attendees: 2, notes: 'alone', guests } });
+    await executeCommand(stack.orm, single.job, stack.hooks);
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const outcomes = await Promise.all([grouped, createJob()].map(({ job }) => runner.execute(job)));
+    expect(runner.stats).toMatchObject({ groups: 1, grouped: 2 });
+    for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed' });
+
+    // Every column of every row, but for what differs between two creates (ids, times, the slot).
+    const rows = async (bookingId: string, jobId: string) => {
+      const q = async (table: string, where: string, arg: string, order = 'id') =>
+        ((await em().getConnection().execute(`select * from "${table}" where "${where}" = ? order by "${order}"`, [arg])) as Record<string, unknown>[]).map((r) =>
+          Object.fromEntries(Object.entries(r).map(([k, v]) => [k, /(^|_)(id|at)$/.test(k) && v !== null ? typeof v : v])),
+        );
+      return {
+        booking: await q('bookings', 'id', bookingId),
+        guests: await q('guests', 'booking_id', bookingId, 'position'),
+        reservation: await q('reservations', 'booking_id', bookingId),
+        event: await q('booking_events', 'booking_id', bookingId),
+        outbox: (await q('outbox', 'aggregate_id', bookingId)).map(({ payload, ...r }) => ({ ...r, payload: { ...(payload as object), bookingId: 0, startsAt: 0, endsAt: 0, timestamp: 0 } })),
+        inbox: (await q('processed_commands', 'id', jobId)).map(({ result, effects, ...r }) => ({ ...r, result: { ...(result as object), bookingId: 0 }, effects: { ...(effects as object), bookingIds: 0, outboxIds: 0 } })),
+      };
+    };
+    const a = await rows(single.bookingId, single.job.id);
+    const b = await rows(grouped.bookingId, grouped.job.id);
+    expect(a.booking).toHaveLength(1);
+    expect(a.guests).toHaveLength(2);
+    expect(a.booking[0]).toMatchObject({ attendees: 2, notes: 'alone', status: 'pending', version: 1, deleted_at: null, created_at: 'string' });
+    expect(b).toEqual(a);
+  });
+
+  it('a member its checks refuse leaves the group before anything is written; the others still commit together', async () => {
+    const runner = new GroupCommit(stack.orm, stack.hooks, 10);
+    const tooMany = createJob({ data: { attendees: 99 } });
+    const fine = [createJob(), createJob()];
+    const [refused, ...others] = await Promise.all([tooMany, ...fine].map(({ job }) => runner.execute(job)));
+    expect(runner.stats).toEqual({ groups: 1, grouped: 2, fellBack: 0 });
+    expect(refused).toMatchObject({ outcome: 'failed', error: { code: expect.any(String) } });
+    expect(await em().findOneOrFail(ProcessedCommandSchema, tooMany.job.id)).toMatchObject({ outcome: 'failed' });
+    expect(await em().count(BookingSchema, { id: tooMany.bookingId })).toBe(0);
+    for (const o of others) expect(o).toMatchObject({ outcome: 'completed', replayed: false });
+  });
+
+  it('a lone create is a group of one (two statements), and so is each create when groups may overlap', async () => {
+    const lone = new GroupCommit(stack.orm, stack.hooks, 10);
+    expect(await lone.execute(createJob().job)).toMatchObject({ outcome: 'completed' });
+    expect(lone.stats).toEqual({ groups: 1, grouped: 1, fellBack: 0 });
+
+    // Up to three groups in flight: jobs handed over one per turn start their own groups at once.
+    const overlapping = new GroupCommit(stack.orm, stack.hooks, 10, 3);
+    const jobs = Array.from({ length: 6 }, () => createJob());
+    const outcomes = await Promise.all(jobs.map(async ({ job }, i) => {
+      await new Promise((r) => setTimeout(r, i));
+      return overlapping.execute(job);
+    }));
+    for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed' });
+    expect(overlapping.stats).toMatchObject({ grouped: 6, fellBack: 0 });
+    for (const { bookingId } of jobs) expect(await em().count(BookingSchema, { id: bookingId })).toBe(1);
   });
 
   it('COMMAND_GROUP_MAX=1 turns grouping off: every command its own transaction', async () => {
