@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import { ProcessedCommandSchema } from '../db/entities/index.js';
 import type { JobError } from '../jobs/catalogue.js';
 import type { AppDeps } from './context.js';
+import { onePer } from '../one-per.js';
 import { Batcher } from './batch.js';
 import { findInboxRow, type InboxRow } from './lookups.js';
 import type { JobStatusBody } from './schemas.js';
@@ -94,19 +95,14 @@ const HGET_MANY = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
 return out`;
 
-const jobDataBatchers = new WeakMap<AppDeps['redis'], Batcher<string, string | null>>();
-
 /** The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/api/batch.ts). */
-function jobData(redis: AppDeps['redis'], key: string): Promise<string | null> {
-  let batcher = jobDataBatchers.get(redis);
-  if (!batcher) {
-    batcher = new Batcher(async (keys) =>
+const jobDataBatcher = onePer(
+  (redis: AppDeps['redis']) =>
+    new Batcher<string, string | null>(async (keys) =>
       keys.length === 1 ? [await redis.hget(keys[0]!, 'data')] : ((await redis.eval(HGET_MANY, keys.length, ...keys, 'data')) as (string | null)[]),
-    );
-    jobDataBatchers.set(redis, batcher);
-  }
-  return batcher.load(key);
-}
+    ),
+);
+const jobData = (redis: AppDeps['redis'], key: string) => jobDataBatcher(redis).load(key);
 
 /**
  * The fingerprint of the command BullMQ holds under this job id, or undefined when it holds no such job: the

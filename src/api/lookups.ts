@@ -1,9 +1,9 @@
 import { SpaceSchema, WorkspaceSchema, type Space, type Workspace } from '../db/entities/index.js';
 import type { Orm } from '../db/orm.js';
-import { pgCode } from '../db/pg-errors.js';
+import { preparedRead, type Statement } from '../db/sql.js';
 import { DomainError } from '../domain/errors.js';
+import { onePer } from '../one-per.js';
 import { Batcher } from './batch.js';
-import type { Client as PgClient } from 'pg';
 
 /** Catalog rows the routes need, or the 404 every route answers for an unknown id. */
 export async function findWorkspace(orm: Orm, id: string): Promise<Workspace> {
@@ -32,45 +32,6 @@ export interface InboxRow {
   fingerprint: string | null;
 }
 
-/** A fixed read of the request path, run as a named prepared statement. */
-interface Statement {
-  name: string;
-  text: string;
-}
-
-/**
- * Named statements are re-prepared under a new name after Postgres refused one because a migration changed the type
- * of a column it returns ('cached plan must not change result type', SQLSTATE 0A000): a statement prepared on a
- * pooled connection lives as long as the connection.
- */
-let statementGeneration = 0;
-const PLAN_RESULT_TYPE_CHANGED = '0A000';
-
-/**
- * Runs a fixed read on a connection of the ORM's own pool (knex's, so the pool size, acquire timeout and the
- * disposal of broken connections are the ORM's), straight through the pg driver, as a named prepared statement.
- * MikroORM's `execute` (formatting the SQL, knex's raw query, runner and result transform) cost more of the API's
- * CPU than the round trip itself, and Postgres parsing and planning the query text each time cost it more than
- * running it (bench figure 2, one lookup per request: Postgres CPU per create 0.21 ms as text, 0.10 ms prepared).
- * Errors are the driver's, whose codes `isDatabaseUnavailable` reads (an outage is a 503).
- */
-async function preparedRead<R extends object>(orm: Orm, statement: Statement, values: unknown[]): Promise<R[]> {
-  const knexClient = orm.em.getConnection().getKnex().client as { acquireConnection(): Promise<PgClient>; releaseConnection(c: PgClient): Promise<void> };
-  const client = await knexClient.acquireConnection();
-  const run = () => client.query<R>({ name: `${statement.name}_${statementGeneration}`, text: statement.text, values });
-  try {
-    try {
-      return (await run()).rows;
-    } catch (e) {
-      if (pgCode(e) !== PLAN_RESULT_TYPE_CHANGED) throw e;
-      statementGeneration++;
-      return (await run()).rows;
-    }
-  } finally {
-    void knexClient.releaseConnection(client);
-  }
-}
-
 /**
  * One batch of space lookups (bookings routes), each with the inbox row of a job id when asked for: one row per
  * lookup whose space exists, numbered by its place in the arrays. The joins are inner where the foreign key
@@ -94,22 +55,16 @@ const INBOX: Statement = { name: 'api_inbox_fingerprint', text: 'select fingerpr
  */
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const spaceBatchers = new WeakMap<Orm, Batcher<SpaceLookup, BookableSpaceRow | undefined>>();
-
 /** The space lookups of the requests served in one event-loop turn, in one query (src/api/batch.ts). */
-function spaceBatcher(orm: Orm): Batcher<SpaceLookup, BookableSpaceRow | undefined> {
-  let batcher = spaceBatchers.get(orm);
-  if (!batcher) {
-    batcher = new Batcher(async (lookups) => {
+const spaceBatcher = onePer(
+  (orm: Orm) =>
+    new Batcher<SpaceLookup, BookableSpaceRow | undefined>(async (lookups) => {
       const rows = await preparedRead<BookableSpaceRow>(orm, BOOKABLE_SPACES, [lookups.map((l) => l.spaceId), lookups.map((l) => l.inboxJobId)]);
       const byPlace = new Array<BookableSpaceRow | undefined>(lookups.length);
       for (const row of rows) byPlace[row.n - 1] = row;
       return byPlace;
-    });
-    spaceBatchers.set(orm, batcher);
-  }
-  return batcher;
-}
+    }),
+);
 
 async function lookUpSpace(orm: Orm, spaceId: string, inboxJobId: string | null): Promise<BookableSpaceRow | undefined> {
   return CANONICAL_UUID.test(spaceId) ? spaceBatcher(orm).load({ spaceId, inboxJobId }) : undefined;

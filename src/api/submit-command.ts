@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
+import { onePer } from '../one-per.js';
 import { Batcher } from './batch.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
@@ -72,22 +73,19 @@ function preferWait(c: Context<AppEnv>, max: number): number {
   return m?.[1] ? Math.min(Number(m[1]), max) : 0;
 }
 
-const adders = new WeakMap<Queue, Batcher<{ name: string; data: object; opts: { jobId: string } }, Job>>();
-
 /**
  * queue.add, with the adds of the other requests of the same event-loop turn: one addBulk (one pipeline, one socket
  * write) for all of them (src/api/batch.ts). Each job is added as add() would add it (the queue's default job
  * options, our job id; an id BullMQ already holds is left alone), so when a batch fails and each add runs again
  * alone, an add the failed pipeline had made is a duplicate id, left alone.
  */
-function enqueue(queue: Queue, name: string, data: object, jobId: string): Promise<Job> {
-  let adder = adders.get(queue);
-  if (!adder) {
-    adder = new Batcher((jobs) => (jobs.length === 1 ? queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts).then((j) => [j]) : queue.addBulk(jobs)));
-    adders.set(queue, adder);
-  }
-  return adder.load({ name, data, opts: { jobId } });
-}
+const adder = onePer(
+  (queue: Queue) =>
+    new Batcher<{ name: string; data: object; opts: { jobId: string } }, Job>((jobs) =>
+      jobs.length === 1 ? queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts).then((j) => [j]) : queue.addBulk(jobs),
+    ),
+);
+const enqueue = (queue: Queue, name: string, data: object, jobId: string): Promise<Job> => adder(queue).load({ name, data, opts: { jobId } });
 
 type Fields<N extends CommandName> = Omit<CommandPayload<N>, 'actor' | 'requestedAt' | 'fingerprint'>;
 

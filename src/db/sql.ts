@@ -1,10 +1,14 @@
 import type { EntityMetadata, EntityProperty } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Client as PgClient } from 'pg';
+import type { Orm } from './orm.js';
+import { pgCode } from './pg-errors.js';
 
 /**
  * Hand-written SQL for hot paths (the group commit of booking creates), on the ORM's own connection and inside its
  * transaction, with the column names and types taken from the entities' metadata: a property renamed or retyped in
- * an entity changes these statements with it, so they cannot drift from what the ORM writes elsewhere.
+ * an entity changes these statements with it, so they cannot drift from what the ORM writes elsewhere. And the
+ * fixed reads of the API's create path, as named prepared statements ({@link preparedRead}).
  */
 
 type Schema = { meta: { className: string } };
@@ -100,3 +104,42 @@ export const tableOf = (em: EntityManager, schema: Schema): string => quote(meta
 
 /** The column of an entity's property, quoted. */
 export const columnOfProp = (em: EntityManager, schema: Schema, prop: string): string => quote(columnOf(metaOf(em, schema), prop).fieldNames[0]!);
+
+/** A fixed read of a hot path, run as a named prepared statement (see {@link preparedRead}). */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/**
+ * Named statements are re-prepared under a new name after Postgres refused one because a migration changed the type
+ * of a column it returns ('cached plan must not change result type', SQLSTATE 0A000): a statement prepared on a
+ * pooled connection lives as long as the connection.
+ */
+let statementGeneration = 0;
+const PLAN_RESULT_TYPE_CHANGED = '0A000';
+
+/**
+ * Runs a fixed read on a connection of the ORM's own pool (knex's, so the pool size, acquire timeout and the
+ * disposal of broken connections are the ORM's), straight through the pg driver, as a named prepared statement.
+ * MikroORM's `execute` (formatting the SQL, knex's raw query, runner and result transform) cost more of the API's
+ * CPU than the round trip itself, and Postgres parsing and planning the query text each time cost it more than
+ * running it (bench figure 2, one lookup per request: Postgres CPU per create 0.21 ms as text, 0.10 ms prepared).
+ * Errors are the driver's, whose codes `isDatabaseUnavailable` reads (an outage is a 503).
+ */
+export async function preparedRead<R extends object>(orm: Orm, statement: Statement, values: unknown[]): Promise<R[]> {
+  const knexClient = orm.em.getConnection().getKnex().client as { acquireConnection(): Promise<PgClient>; releaseConnection(c: PgClient): Promise<void> };
+  const client = await knexClient.acquireConnection();
+  const run = () => client.query<R>({ name: `${statement.name}_${statementGeneration}`, text: statement.text, values });
+  try {
+    try {
+      return (await run()).rows;
+    } catch (e) {
+      if (pgCode(e) !== PLAN_RESULT_TYPE_CHANGED) throw e;
+      statementGeneration++;
+      return (await run()).rows;
+    }
+  } finally {
+    void knexClient.releaseConnection(client);
+  }
+}

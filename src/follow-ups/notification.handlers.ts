@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config.js';
 import { EmailSendSchema, WebhookDeliverySchema, WebhookEndpointSchema } from '../db/entities/index.js';
 import { Coalescer } from '../db/coalesce.js';
+import { onePer } from '../one-per.js';
 import type { Orm } from '../db/orm.js';
 import { query } from '../db/sql.js';
 import {
@@ -153,12 +154,7 @@ const emailKey = (outboxId: string, recipient: string) => `${outboxId.toLowerCas
  * still run one by one as far as BullMQ and their outcomes go; only their round trips are shared. (One statement
  * for all three kinds was tried: no less CPU, and its writes waited longer for one another.)
  */
-const statements = new WeakMap<Orm, ReturnType<typeof createStatements>>();
-const statementsOf = (orm: Orm) => {
-  let s = statements.get(orm);
-  if (!s) statements.set(orm, (s = createStatements(orm)));
-  return s;
-};
+const statementsOf = onePer((orm: Orm) => createStatements(orm));
 
 function createStatements(orm: Orm) {
   return {
