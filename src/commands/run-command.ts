@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ProcessedCommandSchema, type StoredEffects } from '../db/entities/index.js';
+import { inTransaction } from '../db/orm.js';
 import { pgCode, pgConstraint, SQLSTATE } from '../db/pg-errors.js';
 import { DomainError, isDomainError } from '../domain/errors.js';
 import { commandSchemas, isCommandName, type CommandResult, type JobError } from '../jobs/catalogue.js';
@@ -82,7 +83,7 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
 
   let committed: { result: CommandResult; effects: CommandEffects };
   try {
-    committed = await orm.em.fork().transactional(async (em) => {
+    committed = await inTransaction(orm, async (em) => {
       const ctx = new CommandContext(em, job.id, payload.actor, new Date(payload.requestedAt));
       const result = await handler(ctx, payload);
       em.create(ProcessedCommandSchema, inboxRow(job, payload, result, ctx.effects));

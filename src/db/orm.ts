@@ -1,11 +1,32 @@
-import { MikroORM } from '@mikro-orm/postgresql';
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import { keepMikroOrmOffAsyncContext } from './no-async-context.js';
 import { ormOptions } from './orm-options.js';
 
 export type Orm = MikroORM;
 
 export function createOrm(databaseUrl: string, poolMax?: number): Promise<Orm> {
+  keepMikroOrmOffAsyncContext();
   return MikroORM.init(ormOptions(databaseUrl, poolMax));
+}
+
+/**
+ * `orm.em.fork().transactional(fn)` without its AsyncLocalStorage (MikroORM runs `transactional` callbacks in one;
+ * why that matters: ./no-async-context.ts). The transaction is the fork's own instead (begin, then commit or
+ * rollback on it): the same flush before commit, the same rollback and rethrow on error.
+ */
+export async function inTransaction<T>(orm: Orm, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+  const em = orm.em.fork();
+  await em.begin();
+  try {
+    const result = await fn(em);
+    await em.commit();
+    return result;
+  } catch (e) {
+    // Releases the connection; a commit that failed leaves nothing to roll back, so that error is not the one to report.
+    await em.rollback().catch(() => undefined);
+    throw e;
+  }
 }
 
 /** Creates the database named in the URL when it does not exist yet (a fresh laptop, a new test file). */

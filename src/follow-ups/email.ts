@@ -19,7 +19,8 @@ export interface EmailMessage {
 /** The email channel: one `send`, whatever the transport. Tests wrap or replace it. */
 export interface EmailChannel {
   readonly transport: 'smtp' | 'log';
-  send(message: EmailMessage): Promise<{ messageId: string }>;
+  /** `log`: the logger of the job sending it (the log transport writes the message through it). */
+  send(message: EmailMessage, log?: Logger): Promise<{ messageId: string }>;
   close(): void;
 }
 
@@ -74,10 +75,10 @@ export function createEmailChannel(config: Pick<AppConfig, 'followUps'>, logger:
   const messageId = messageIdFactory(from);
   return {
     transport: 'log',
-    async send(m) {
-      if (!log.isLevelEnabled('info')) return { messageId: messageId() };
+    async send(m, jobLog = log) {
+      if (!jobLog.isLevelEnabled('info')) return { messageId: messageId() };
       const info = await transporter.sendMail(compose(m));
-      log.info({ email: info.message as unknown, messageId: info.messageId }, 'email (log transport; set SMTP_URL to send)');
+      jobLog.info({ email: info.message as unknown, messageId: info.messageId }, 'email (log transport; set SMTP_URL to send)');
       return { messageId: info.messageId };
     },
     close: () => transporter.close(),

@@ -37,10 +37,11 @@ export interface NotificationDeps {
   mailer: EmailChannel;
 }
 
-/** About the job being run: `final` is true on its last attempt (a failure then is for good). */
+/** About the job being run: `final` is true on its last attempt (a failure then is for good); `log` is bound to it. */
 export interface JobInfo {
   id: string;
   final: boolean;
+  log?: Logger;
 }
 
 export type JobOutcome = { outcome: string } & Record<string, unknown>;
@@ -74,7 +75,7 @@ export function createNotificationHandlers(deps: NotificationDeps): Notification
     BOOKING_CHECKED_IN: onEvent('BOOKING_CHECKED_IN'),
     BOOKING_CHECKED_OUT: onEvent('BOOKING_CHECKED_OUT'),
     BOOKING_COMPLETED: onEvent('BOOKING_COMPLETED'),
-    'email.send': (data) => sendEmail(deps, data),
+    'email.send': (data, job) => sendEmail(deps, data, job.log),
     'webhook.deliver': (data, job) => deliverWebhook(deps, data, job),
   };
 }
@@ -245,7 +246,7 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
  * or an abandoned claim is taken over. A crash between the mail server's accept and the record can still send twice
  * once the lease has passed: that window is as small as one UPDATE.
  */
-export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>): Promise<JobOutcome> {
+export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>, log?: Logger): Promise<JobOutcome> {
   const { outboxId, eventType, to, guest, payload } = data;
   const connection = deps.orm.em.getConnection();
   const claim = await statementsOf(deps.orm).claim.call({ outboxId, recipient: to, eventType });
@@ -258,7 +259,7 @@ export async function sendEmail(deps: NotificationDeps, data: NotificationJobDat
   const content = guest ? renderGuestEmail(eventType, payload, guest.name) : renderEmail(eventType, payload);
   let messageId: string;
   try {
-    ({ messageId } = await deps.mailer.send({ to, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }));
+    ({ messageId } = await deps.mailer.send({ to, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }, log));
   } catch (e) {
     await connection
       .execute(`update "email_sends" set "status" = 'failed', "last_error" = ? where "id" = ? and "status" = 'sending'`, [String((e as Error)?.message ?? e).slice(0, 2000), claim.id], 'run')

@@ -3,7 +3,7 @@ import type { BulkJobOptions, Queue } from 'bullmq';
 import type { CommandEffects } from '../commands/context.js';
 import type { AppConfig } from '../config.js';
 import { OutboxSchema, type Outbox } from '../db/entities/index.js';
-import type { Orm } from '../db/orm.js';
+import { inTransaction, type Orm } from '../db/orm.js';
 import { query } from '../db/sql.js';
 import { notificationJobId } from '../jobs/catalogue.js';
 
@@ -77,7 +77,7 @@ const MARK_PUBLISHED_SQL = `with "async_commit" as (select set_config('synchrono
 /** Publishes the given outbox rows that are still unpublished, locked. Returns how many it published. */
 export async function publishOutbox(deps: OutboxDeps, ids: readonly string[]): Promise<number> {
   if (!ids.length) return 0;
-  return deps.orm.em.fork().transactional((em) => publishLocked(em, deps, { id: { $in: [...ids] } }, ids.length));
+  return inTransaction(deps.orm, (em) => publishLocked(em, deps, { id: { $in: [...ids] } }, ids.length));
 }
 
 /**
@@ -89,7 +89,7 @@ export async function relayOutbox(deps: OutboxDeps, now = new Date()): Promise<n
   const before = new Date(now.getTime() - relayGraceMs);
   let total = 0;
   for (;;) {
-    const n = await deps.orm.em.fork().transactional((em) => publishLocked(em, deps, { createdAt: { $lte: before } }, relayBatch));
+    const n = await inTransaction(deps.orm, (em) => publishLocked(em, deps, { createdAt: { $lte: before } }, relayBatch));
     total += n;
     if (n < relayBatch) return total;
   }

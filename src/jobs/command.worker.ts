@@ -26,18 +26,18 @@ export interface CommandWorkerDeps {
 export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   const log = deps.logger.child({ queue: QUEUE_NAMES.commands });
   const runner = new GroupCommit(deps.orm, deps.hooks ?? {}, deps.config.queue.commandGroupMax, deps.config.queue.commandGroupsInFlight);
-  const processor = async (job: Job): Promise<CommandResult> => {
+  const processor = async (job: Job, jobLog: Logger): Promise<CommandResult> => {
     const started = performance.now();
     const outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });
     const ms = Math.round(performance.now() - started);
     if (outcome.outcome === 'failed') {
-      log.info({ jobId: job.id, jobName: job.name, code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
+      jobLog.info({ code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
       throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
     }
-    log.debug({ jobId: job.id, jobName: job.name, ms, replayed: outcome.replayed }, 'command completed');
+    jobLog.debug({ ms, replayed: outcome.replayed }, 'command completed');
     return outcome.result;
   };
-  const worker = new Worker(QUEUE_NAMES.commands, instrumented(QUEUE_NAMES.commands, processor), {
+  const worker = new Worker(QUEUE_NAMES.commands, instrumented(QUEUE_NAMES.commands, log, processor), {
     connection: deps.connection,
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.commandConcurrency,

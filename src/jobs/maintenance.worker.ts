@@ -60,26 +60,26 @@ export function createMaintenanceWorker(deps: MaintenanceWorkerDeps): Worker {
       log.warn({ err, sweep: name }, 'could not record the sweep success in Redis'),
     );
   };
-  const processor = async (job: Job) => {
+  const processor = async (job: Job, jobLog: Logger) => {
     if (isOutboxJob(job.name)) {
       const result = await runOutboxJob(deps, job.name);
-      if (Object.values(result).some(Boolean)) log.info({ job: job.name, ...result }, 'outbox upkeep');
+      if (Object.values(result).some(Boolean)) jobLog.info(result, 'outbox upkeep');
       return result;
     }
     if (isCartSweepName(job.name)) {
       const swept = await runCartSweep(deps.orm, job.name, new Date(), deps.config, deps.hooks);
-      if (swept) log.info({ sweep: job.name, swept }, 'cart sweep');
+      if (swept) jobLog.info({ sweep: job.name, swept }, 'cart sweep');
       return { swept };
     }
     if (!(job.name in SWEEPS)) throw new Error(`Unknown maintenance job ${job.name}`);
     const moved = await runSweep(deps.orm, job.name as SweepName, new Date(), deps.hooks);
-    if (moved) log.info({ sweep: job.name, moved }, 'sweep moved bookings');
+    if (moved) jobLog.info({ sweep: job.name, moved }, 'sweep moved bookings');
     return { moved };
   };
   const worker = new Worker(
     QUEUE_NAMES.maintenance,
-    instrumented(QUEUE_NAMES.maintenance, async (job: Job) => {
-      const result = await processor(job);
+    instrumented(QUEUE_NAMES.maintenance, log, async (job: Job, jobLog: Logger) => {
+      const result = await processor(job, jobLog);
       await recordSuccess(job.name);
       return result;
     }),

@@ -14,6 +14,7 @@ import {
   type DeadLetter,
   type NotificationJobName,
 } from './catalogue.js';
+import type { Logger } from '../logger.js';
 import { instrumented } from './instrument.js';
 import { redeliveryOptions } from './queues.js';
 
@@ -40,7 +41,7 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
     if (typeof handlers[name as NotificationJobName] !== 'function') throw new Error(`No handler for notification job ${name}`);
   }
 
-  async function deadLetter(job: Job, err: unknown): Promise<void> {
+  async function deadLetter(job: Job, err: unknown, jobLog: Logger): Promise<void> {
     const letter: DeadLetter = {
       queue: QUEUE_NAMES.notifications,
       jobId: job.id!,
@@ -56,31 +57,31 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
       removeOnComplete: false,
       removeOnFail: false,
     });
-    log.error({ jobId: job.id, job: job.name, attemptsMade: letter.attemptsMade, err }, 'notification job failed for good; dead-lettered');
+    jobLog.error({ attemptsMade: letter.attemptsMade, err }, 'notification job failed for good; dead-lettered');
   }
 
-  const processor = async (job: Job): Promise<JobOutcome> => {
+  const processor = async (job: Job, jobLog: Logger): Promise<JobOutcome> => {
     const final = isFinalAttempt(job);
     try {
       if (!isNotificationJobName(job.name)) throw new UnrecoverableError(`invalid_payload: unknown notification job ${job.name}`);
       const parsed = notificationJobSchemas[job.name].safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError(`invalid_payload: malformed ${job.name} payload`);
       const handler = handlers[job.name] as NotificationHandler<NotificationJobName>;
-      const outcome = await handler(parsed.data as never, { id: job.id!, final });
-      log.debug({ jobId: job.id, job: job.name, ...outcome }, 'notification job done');
+      const outcome = await handler(parsed.data as never, { id: job.id!, final, log: jobLog });
+      jobLog.debug(outcome, 'notification job done');
       return outcome;
     } catch (err) {
       if (final || isUnrecoverable(err)) {
         // Best effort: a Redis outage here leaves the job in the failed set, still visible.
-        await deadLetter(job, err).catch((e: unknown) => log.error({ err: e, jobId: job.id }, 'could not dead-letter a failed job'));
+        await deadLetter(job, err, jobLog).catch((e: unknown) => jobLog.error({ err: e }, 'could not dead-letter a failed job'));
       } else {
-        log.warn({ jobId: job.id, job: job.name, attemptsMade: job.attemptsMade + 1, err: (err as Error)?.message }, 'notification job will be retried');
+        jobLog.warn({ attemptsMade: job.attemptsMade + 1, err: (err as Error)?.message }, 'notification job will be retried');
       }
       throw err;
     }
   };
 
-  const worker = new Worker(QUEUE_NAMES.notifications, instrumented(QUEUE_NAMES.notifications, processor), {
+  const worker = new Worker(QUEUE_NAMES.notifications, instrumented(QUEUE_NAMES.notifications, log, processor), {
     connection: deps.connection,
     prefix: deps.config.queue.prefix,
     concurrency: deps.config.queue.notificationConcurrency,

@@ -1,7 +1,7 @@
 import { emptyEffects } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
-import type { Orm } from '../db/orm.js';
+import { inTransaction, type Orm } from '../db/orm.js';
 
 /**
  * Cart sweeps, run by job schedulers on the maintenance queue with an injected clock. Both are idempotent SQL in
@@ -19,7 +19,7 @@ export const isCartSweepName = (name: string): name is CartSweepName => (CART_SW
 export async function sweepExpiredHolds(orm: Orm, now: Date, hooks: CommandHooks = {}, batchSize = 500): Promise<number> {
   let total = 0;
   for (;;) {
-    const { count, effects } = await orm.em.fork().transactional(async (em) => {
+    const { count, effects } = await inTransaction(orm, async (em) => {
       const rows = await em.execute<{ space_id: string }[]>(
         `delete from "reservations" where "id" in (
            select "id" from "reservations" where "kind" = 'hold' and "expires_at" <= ?
@@ -41,7 +41,7 @@ export async function sweepAbandonedCarts(orm: Orm, now: Date, idleMinutes: numb
   const idleSince = new Date(now.getTime() - idleMinutes * 60_000);
   let total = 0;
   for (;;) {
-    const { count, effects } = await orm.em.fork().transactional(async (em) => {
+    const { count, effects } = await inTransaction(orm, async (em) => {
       // One statement: the carts flip to abandoned and their holds go with them.
       const [row] = await em.execute<{ carts: number; space_ids: string[] }[]>(
         `with "abandoned" as (

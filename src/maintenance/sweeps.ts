@@ -3,7 +3,7 @@ import { applyTransition } from '../commands/booking.commands.js';
 import { CommandContext } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import { BookingSchema } from '../db/entities/index.js';
-import type { Orm } from '../db/orm.js';
+import { inTransaction, type Orm } from '../db/orm.js';
 
 export const SWEEPS = {
   /** Active or confirmed bookings past their end → completed (confirmed ones as no-shows). */
@@ -22,7 +22,7 @@ export async function runSweep(orm: Orm, name: SweepName, now: Date, hooks: Comm
   const sweep = SWEEPS[name];
   let total = 0;
   for (;;) {
-    const { count, effects } = await orm.em.fork().transactional(async (em) => {
+    const { count, effects } = await inTransaction(orm, async (em) => {
       const due = await em.find(
         BookingSchema,
         { ...sweep.where(now), deletedAt: null } as never,

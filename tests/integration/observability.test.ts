@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from 'bullmq';
 import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
-import { createLogger, withLogContext } from '../../src/logger.js';
+import { instrumented } from '../../src/jobs/instrument.js';
+import { createLogger } from '../../src/logger.js';
 import { recordLastSuccess } from '../../src/maintenance/last-success.js';
 import { checkEvictionPolicy } from '../../src/redis.js';
 import { act, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
@@ -173,10 +175,31 @@ describe('logs', () => {
     expect(lines.find((l) => l.msg === 'command refused' && l.jobId === refused.body.id)).toMatchObject({ jobName: 'booking.check-out', code: 'invalid_transition' });
   });
 
-  it('adds the context (request or job) to every line logged inside it, however deep', () => {
+  it("hands every processor its job's logger, which carries the job's id and name however deep it is handed down", async () => {
     const before = lines.length;
-    withLogContext({ requestId: 'r-1' }, () => withLogContext({ jobId: 'j-1', jobName: 'x' }, () => logger.child({ part: 'deep' }).warn('inside')));
-    expect(lines.slice(before).find((l) => l.msg === 'inside')).toMatchObject({ requestId: 'r-1', jobId: 'j-1', jobName: 'x', part: 'deep' });
+    const processor = instrumented('some-queue', logger.child({ queue: 'some-queue' }), async (_job, log) => {
+      log.child({ part: 'deep' }).warn('inside');
+      return 'done';
+    });
+    expect(await processor({ id: 'j-1', name: 'x' } as Job)).toBe('done');
+    expect(lines.slice(before).find((l) => l.msg === 'inside')).toMatchObject({ jobId: 'j-1', jobName: 'x', queue: 'some-queue', part: 'deep' });
+  });
+
+  it("writes a notification job's email (log transport) with that job's id and name", async () => {
+    // Its own stack (own database and prefix) with the notifications worker, logging to the same lines.
+    const notified = await startStack({ logger, notifications: true });
+    try {
+      const before = lines.length;
+      const created = await createBooking(notified, member, (await seedSpace(notified)).space.id, hourlySlot(96));
+      expect(created.body.state).toBe('completed');
+      const emailLine = () => lines.slice(before).find((l) => typeof l.msg === 'string' && l.msg.startsWith('email (log transport'));
+      for (let i = 0; i < 400 && !emailLine(); i++) await new Promise((r) => setTimeout(r, 25));
+      const line = emailLine();
+      expect(line).toMatchObject({ jobName: 'email.send', queue: QUEUE_NAMES.notifications });
+      expect(line!.jobId).toMatch(/^email-/);
+    } finally {
+      await notified.close();
+    }
   });
 });
 

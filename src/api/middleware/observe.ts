@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { withLogContext, type Logger } from '../../logger.js';
+import type { Logger } from '../../logger.js';
 import { httpRequestDuration, httpRequests } from '../../metrics.js';
 import type { AppEnv } from '../context.js';
 
@@ -22,15 +22,15 @@ export function routeLabel(c: Context): string {
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
- * Per request: the request id on every log line written while serving it, one access line at the end (method,
- * route, status, duration, requestId), and the HTTP metrics. Mounted right after `requestId()`.
+ * Per request: one access line at the end (method, route, status, duration, requestId), and the HTTP metrics.
+ * Mounted right after `requestId()`. Code serving a request that logs binds `requestId` itself (app.onError does).
  */
 export function observeRequests(logger: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
     const requestId = c.get('requestId');
     // Errors thrown below are turned into responses by app.onError before next() returns.
-    await withLogContext({ requestId }, next);
+    await next();
     const seconds = (performance.now() - started) / 1000;
     const route = routeLabel(c);
     const status = c.res.status;

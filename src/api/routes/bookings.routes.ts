@@ -15,6 +15,7 @@ import { json, body } from '../openapi-helpers.js';
 import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
 import { priorOf, queuedFingerprint } from '../job-status.js';
 import { attempt, attemptAsync } from '../attempt.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['bookings'];
 const base = '/booking/bookings';
@@ -117,7 +118,7 @@ export function bookingRoutes(deps: AppDeps) {
     // Cached as [items JSON, total]: a hit splices the page in, where parsing every item and serializing it again
     // was most of a cached list read's CPU. The bytes are those of c.json({items, page, pageSize, total}).
     const cached = await deps.cache.through(slot, async (): Promise<[string, number]> => {
-      const [items, total] = await em().findAndCount(BookingSchema, where, {
+      const [items, total] = await findAndCount(em(), BookingSchema, where, {
         orderBy: { createdAt: 'desc', id: 'desc' },
         limit: q.pageSize,
         offset: (q.page - 1) * q.pageSize,

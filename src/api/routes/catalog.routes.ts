@@ -11,6 +11,7 @@ import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['catalog'];
 
@@ -69,7 +70,7 @@ export function catalogRoutes(deps: AppDeps) {
 
   app.openapi(listWorkspaces, async (c) => {
     const { page, pageSize } = c.req.valid('query');
-    const [items, total] = await em().findAndCount(WorkspaceSchema, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
+    const [items, total] = await findAndCount(em(), WorkspaceSchema, {}, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
     return c.json({ items: items.map(workspaceDto), page, pageSize, total }, 200);
   });
 
@@ -88,7 +89,7 @@ export function catalogRoutes(deps: AppDeps) {
   app.openapi(listSpaces, async (c) => {
     const workspace = await findWorkspace(c.req.valid('param').id);
     const { page, pageSize } = c.req.valid('query');
-    const [items, total] = await em().findAndCount(SpaceSchema, { workspaceId: workspace.id }, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
+    const [items, total] = await findAndCount(em(), SpaceSchema, { workspaceId: workspace.id }, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
     return c.json({ items: items.map(spaceDto), page, pageSize, total }, 200);
   });
 

@@ -6,6 +6,7 @@ import type { AppDeps, AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['notifications'];
 
@@ -57,13 +58,11 @@ export function notificationRoutes(deps: AppDeps) {
   app.openapi(listNotifications, async (c) => {
     const { page, pageSize, unread } = c.req.valid('query');
     const userId = c.get('user').id;
-    const [items, total] = await deps.orm.em
-      .fork()
-      .findAndCount(NotificationSchema, { userId, ...(unread ? { readAt: null } : {}) }, {
-        orderBy: { createdAt: 'desc', id: 'desc' },
-        limit: pageSize,
-        offset: (page - 1) * pageSize,
-      });
+    const [items, total] = await findAndCount(deps.orm.em.fork(), NotificationSchema, { userId, ...(unread ? { readAt: null } : {}) }, {
+      orderBy: { createdAt: 'desc', id: 'desc' },
+      limit: pageSize,
+      offset: (page - 1) * pageSize,
+    });
     return c.json({ items: items.map(notificationDto), page, pageSize, total }, 200);
   });
 

@@ -11,6 +11,7 @@ import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json } from '../openapi-helpers.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['catalog'];
 
@@ -78,7 +79,7 @@ export function promoRoutes(deps: AppDeps) {
     requireRole(c, 'staff');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const { page, pageSize } = c.req.valid('query');
-    const [items, total] = await em().findAndCount(PromoCodeSchema, { workspaceId: workspace.id }, {
+    const [items, total] = await findAndCount(em(), PromoCodeSchema, { workspaceId: workspace.id }, {
       orderBy: { code: 'asc' },
       limit: pageSize,
       offset: (page - 1) * pageSize,

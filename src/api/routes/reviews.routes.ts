@@ -7,6 +7,7 @@ import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['reviews'];
 const base = '/booking/reviews';
@@ -62,7 +63,7 @@ export function reviewRoutes(deps: AppDeps) {
       throw new DomainError('not_found', `Space ${spaceId} not found`);
     }
     const where = { ...(q.bookingId ? { bookingId: q.bookingId } : {}), ...(q.spaceId ? { spaceId: q.spaceId } : {}) };
-    const [items, total] = await fork.findAndCount(BookingReviewSchema, where, {
+    const [items, total] = await findAndCount(fork, BookingReviewSchema, where, {
       orderBy: { createdAt: 'desc', id: 'desc' },
       limit: q.pageSize,
       offset: (q.page - 1) * q.pageSize,

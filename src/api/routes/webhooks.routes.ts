@@ -15,6 +15,7 @@ import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
+import { findAndCount } from '../../db/no-async-context.js';
 
 const tags = ['webhooks'];
 
@@ -141,7 +142,7 @@ export function webhookRoutes(deps: AppDeps) {
     requireRole(c, 'admin');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const { page, pageSize } = c.req.valid('query');
-    const [items, total] = await em().findAndCount(WebhookEndpointSchema, { workspaceId: workspace.id }, {
+    const [items, total] = await findAndCount(em(), WebhookEndpointSchema, { workspaceId: workspace.id }, {
       orderBy: { createdAt: 'asc', id: 'asc' },
       limit: pageSize,
       offset: (page - 1) * pageSize,
@@ -155,7 +156,7 @@ export function webhookRoutes(deps: AppDeps) {
     const { page, pageSize, status } = c.req.valid('query');
     const fork = em();
     if (!(await fork.findOne(WebhookEndpointSchema, id))) throw new DomainError('not_found', `Webhook endpoint ${id} not found`);
-    const [items, total] = await fork.findAndCount(WebhookDeliverySchema, { endpointId: id, ...(status ? { status } : {}) }, {
+    const [items, total] = await findAndCount(fork, WebhookDeliverySchema, { endpointId: id, ...(status ? { status } : {}) }, {
       orderBy: { createdAt: 'desc', id: 'desc' },
       limit: pageSize,
       offset: (page - 1) * pageSize,
