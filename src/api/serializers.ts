@@ -1,5 +1,5 @@
 import type { Booking, Space, Workspace } from '../db/entities/index.js';
-import { toLocal } from '../domain/calendar.js';
+import { toLocal, WHOLE_MINUTE_OFFSETS_FROM } from '../domain/calendar.js';
 import { usageDays } from '../domain/time-rules.js';
 
 /** Entities → API JSON. Dates become ISO 8601 strings; nothing internal (deletedAt) leaks. */
@@ -68,7 +68,6 @@ export const bookingDto = (b: Booking) => ({
 export const withUsageDays = (dto: ReturnType<typeof bookingDto>, timezone: string, now: Date) => ({ ...dto, ...usageDaysOf(dto, timezone, now) });
 
 const MS_PER_DAY = 86_400_000;
-const WHOLE_MINUTE_OFFSETS_FROM = Date.UTC(1973, 0, 1);
 const dayNumber = (d: Date, timezone: string) => {
   const local = toLocal(d, timezone);
   return Date.UTC(local.year, local.month - 1, local.day) / MS_PER_DAY;

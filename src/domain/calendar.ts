@@ -46,8 +46,47 @@ export function assertDates(startsAt: Date, endsAt: Date): void {
   if (issues.length > 0) throw new DomainError('validation_error', 'Booking dates are invalid', issues);
 }
 
+const HOUR_MS = 3_600_000;
+/** From here on every UTC offset and transition of the tz database falls on a whole minute (earlier: LMT seconds). */
+export const WHOLE_MINUTE_OFFSETS_FROM = Date.UTC(1973, 0, 1);
+
+/**
+ * An IANA zone that remembers its UTC offset per UTC hour. Luxon finds every offset through Intl formatting
+ * (formatToParts), several per booking between validation, pricing and day counts: a measured hot spot of creates
+ * in the API and the worker. An hour whose first and last millisecond have the same offset has it throughout (zones
+ * change offset at most once in an hour, never back and forth), so it is remembered; an hour with a transition in
+ * it, and instants before 1973, are answered by luxon every time. Offsets are the zone's for all time in a process.
+ */
+export class HourlyCachedZone extends IANAZone {
+  private readonly hours = new Map<number, number>();
+
+  override offset(ts: number): number {
+    if (!(ts >= WHOLE_MINUTE_OFFSETS_FROM)) return super.offset(ts);
+    const hour = Math.floor(ts / HOUR_MS);
+    const known = this.hours.get(hour);
+    if (known !== undefined) return known;
+    const first = super.offset(hour * HOUR_MS);
+    if (first !== super.offset(hour * HOUR_MS + HOUR_MS - 1)) return super.offset(ts);
+    if (this.hours.size >= 50_000) this.hours.clear();
+    this.hours.set(hour, first);
+    return first;
+  }
+}
+
+// One per zone name (bounded: names come from clients), like luxon's own IANAZone.create.
+const zones = new Map<string, HourlyCachedZone>();
+function zoneOf(tz: string): HourlyCachedZone {
+  let zone = zones.get(tz);
+  if (!zone) {
+    if (zones.size >= 1000) zones.clear();
+    zone = new HourlyCachedZone(tz);
+    zones.set(tz, zone);
+  }
+  return zone;
+}
+
 export function toLocal(d: Date, tz: string): DateTime {
-  return DateTime.fromJSDate(d, { zone: tz });
+  return DateTime.fromJSDate(d, { zone: zoneOf(tz) });
 }
 
 /**
