@@ -16,8 +16,7 @@ import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 
-export const B4_QUEUE = 'bench-b4';
-export const B5_QUEUE = 'bench-b5';
+import { B4_QUEUE, B5_QUEUE } from './baseline-queues.js';
 
 const env = (k: string) => {
   const v = process.env[k];

@@ -22,6 +22,14 @@ export interface OpenLoopResult {
   waitTimeouts: number;
   failures: string[];
   achievedRate: number;
+  /** With a watch: each completed job's id, when its request was sent and when its completion was seen (epoch ms). */
+  jobs: WatchedJob[];
+}
+
+export interface WatchedJob {
+  jobId: string;
+  sentAtMs: number;
+  seenAtMs: number;
 }
 
 export interface LatencySummary {
@@ -168,7 +176,7 @@ export async function openLoop(opts: {
   await Promise.all(inflight);
   agent.destroy();
   const watch = opts.watch;
-  if (!watch) return { sent: i, completed: answered, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate };
+  if (!watch) return { sent: i, completed: answered, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs: [] };
 
   const withJob = sent.filter((s) => s.jobId);
   await waitUntil(
@@ -179,10 +187,45 @@ export async function openLoop(opts: {
   ).catch((e) => failures.push(String(e)));
 
   const completed: number[] = [];
+  const jobs: WatchedJob[] = [];
+  const epoch = (t: number) => performance.timeOrigin + t;
   for (const s of withJob) {
     const at = watch.completedAt.get(s.jobId!);
-    if (at !== undefined) completed.push(at - s.at);
+    if (at !== undefined) {
+      completed.push(at - s.at);
+      jobs.push({ jobId: s.jobId!, sentAtMs: epoch(s.at), seenAtMs: epoch(at) });
+    }
     else if (watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${watch.failed.get(s.jobId!)}`);
   }
-  return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate };
+  return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs };
+}
+
+/** Where a command's time went, per stage, from its job's own timestamps (one clock: every process is on this machine). */
+export interface Stages {
+  /** Request sent → job added (Queue.add's timestamp, taken in the process that added it). */
+  api: number[];
+  /** Added → taken by a worker (processedOn). */
+  waiting: number[];
+  /** Taken → finished (finishedOn): the processor and BullMQ's completion. */
+  worker: number[];
+  /** Finished → its completion seen through QueueEvents by the bench. */
+  event: number[];
+}
+
+export async function stagesOf(redis: Redis, prefix: string, queue: string, jobs: WatchedJob[]): Promise<Stages> {
+  const pipeline = redis.pipeline();
+  for (const j of jobs) pipeline.hmget(`${prefix}:${queue}:${j.jobId}`, 'timestamp', 'processedOn', 'finishedOn');
+  const replies = (await pipeline.exec()) ?? [];
+  const out: Stages = { api: [], waiting: [], worker: [], event: [] };
+  replies.forEach(([err, fields], i) => {
+    const [added, taken, finished] = ((fields as (string | null)[] | undefined) ?? []).map(Number);
+    // A job trimmed by then (removeOnComplete) has no hash left: it is skipped.
+    if (err || !added || !taken || !finished) return;
+    const j = jobs[i]!;
+    out.api.push(added - j.sentAtMs);
+    out.waiting.push(taken - added);
+    out.worker.push(finished - taken);
+    out.event.push(j.seenAtMs - finished);
+  });
+  return out;
 }

@@ -36,9 +36,10 @@ import {
   waitForHttp,
   type LoadResult,
 } from './lib.js';
-import { assertNoFailures, CompletionWatch, openLoop, summarize, type LatencySummary, type OpenLoopResult } from './open-loop.js';
+import { assertNoFailures, CompletionWatch, openLoop, stagesOf, summarize, type LatencySummary, type OpenLoopResult, type Stages } from './open-loop.js';
+import { B5_QUEUE } from './baseline-queues.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
-import { fmt, num, ratio, renderTable, stat, type Row, type Stat } from './table.js';
+import { fmt, num, percentile, ratio, renderTable, stat, type Row, type Stat } from './table.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -262,7 +263,7 @@ async function main() {
     const rates = [STEADY_RATE];
     const light = Math.max(10, Math.floor((f1.median * 0.5) / 10) * 10);
     if (light < STEADY_RATE) rates.push(light);
-    const b5watch = new CompletionWatch('bench-b5', env.redisUrl, env.prefix);
+    const b5watch = new CompletionWatch(B5_QUEUE, env.redisUrl, env.prefix);
     const f3watch = new CompletionWatch('booking-commands', env.redisUrl, env.prefix);
     await Promise.all([b5watch.ready(), f3watch.ready()]);
     const b5run = (rate: number, ms: number) =>
@@ -274,10 +275,19 @@ async function main() {
         preferWait: true,
         request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
       });
-    const f3run = async (rate: number, ms: number) => {
+    // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
+    const f3cpu = new Map<number, { web: number; worker: number }[]>();
+    const f3run = async (rate: number, ms: number, measured = true) => {
+      const cpu0 = { web: api.child.cpuMs(), worker: workers.reduce((s, w) => s + w.cpuMs(), 0) };
       const result = await f3load(rate, ms);
       // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
       await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
+      const per = (ms: number) => ms / Math.max(1, result.sent);
+      if (measured) {
+        const runs = f3cpu.get(rate) ?? [];
+        runs.push({ web: per(api.child.cpuMs() - cpu0.web), worker: per(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker) });
+        f3cpu.set(rate, runs);
+      }
       return result;
     };
     const f3load = (rate: number, ms: number) =>
@@ -293,12 +303,12 @@ async function main() {
           headers: { authorization: `Bearer ${users[i % users.length]!.token}`, 'idempotency-key': `bench-${env.id}-${Date.now()}-${i}` },
         }),
       });
-    const steadyRuns: { rate: number; b5: LatencySummary[]; f3: LatencySummary[]; samples: number; waits: number; timeouts: number }[] = [];
+    const steadyRuns: { rate: number; b5: LatencySummary[]; f3: LatencySummary[]; samples: number; waits: number; timeouts: number; stages: { b5: Stages; f3: Stages } }[] = [];
     for (const rate of rates) {
       log(`B5 ↔ figure 3: ${rate} commands/s`);
       const raw = await interleaved<'b5' | 'f3', OpenLoopResult>({
         b5: { run: () => b5run(rate, P.steadyMs), warm: () => b5run(rate, P.warmSteadyMs) },
-        f3: { run: () => f3run(rate, P.steadyMs), warm: () => f3run(rate, P.warmSteadyMs) },
+        f3: { run: () => f3run(rate, P.steadyMs), warm: () => f3run(rate, P.warmSteadyMs, false) },
       });
       assertNoFailures(`B5 at ${rate}/s`, raw.b5);
       assertNoFailures(`figure 3 at ${rate}/s`, raw.f3);
@@ -309,6 +319,10 @@ async function main() {
         samples: raw.f3.reduce((s, r) => s + r.completed.length, 0),
         waits: raw.f3.reduce((s, r) => s + r.waitRoundTrip.length, 0),
         timeouts: raw.f3.reduce((s, r) => s + r.waitTimeouts, 0),
+        stages: {
+          b5: await stagesOf(env.redis, env.prefix, B5_QUEUE, raw.b5.flatMap((r) => r.jobs)),
+          f3: await stagesOf(env.redis, env.prefix, QUEUE_NAMES.commands, raw.f3.flatMap((r) => r.jobs)),
+        },
       });
     }
     await b5watch.close(); // f3watch follows figure 4's writes too
@@ -379,6 +393,8 @@ async function main() {
     const ms = (s: Stat) => fmt(s, 'ms', 1);
     const rps = (s: Stat) => fmt(s, 'req/s');
     const pick = (xs: LatencySummary[], k: keyof LatencySummary) => stat(xs.map((x) => x[k]));
+    const stagesLabel = (s: Stages) =>
+      `API ${percentile(s.api, 50).toFixed(1)} · waiting ${percentile(s.waiting, 50).toFixed(1)} · worker ${percentile(s.worker, 50).toFixed(1)} · event ${percentile(s.event, 50).toFixed(1)} ms`;
     const steadyRow = (st: (typeof steadyRuns)[number], k: keyof LatencySummary, label: string, target: number, extra = ''): Row => {
       const ours = pick(st.f3, k);
       const base = pick(st.b5, k);
@@ -419,10 +435,17 @@ async function main() {
         const queued = st.rate > 0.5 * f1.median ? `; offered ${st.rate}/s vs ${num(f1.median)}/s sustained in figure 1: mostly queueing` : '';
         const timeouts = st.timeouts ? `; ${st.timeouts} of ${st.waits} answered 202 (not done within 5 s)` : '';
         return [
-          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}`),
+          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: API ${fmt(stat((f3cpu.get(st.rate) ?? []).map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat((f3cpu.get(st.rate) ?? []).map((c) => c.worker)), 'ms', 2)} incl. its notification jobs`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),
           steadyRow(st, 'waitP50', 'Prefer: wait=5 round trip p50', 15, `; every other request${timeouts}`),
           steadyRow(st, 'waitP99', 'Prefer: wait=5 round trip p99', 60),
+          {
+            figure: `3. where the time goes at ${st.rate}/s (p50 per stage)`,
+            value: stagesLabel(st.stages.f3),
+            baseline: `B5 ${stagesLabel(st.stages.b5)}`,
+            ratio: '—',
+            note: "from each job's own timestamps (added, taken, finished) against the bench's send and QueueEvents times, every run pooled: API = sent → added, waiting = added → taken by a worker, worker = taken → finished, event = finished → seen",
+          },
         ];
       }),
     ];
