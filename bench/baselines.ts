@@ -5,6 +5,7 @@
  *   B3 raw HTTP (bench/baseline-server.ts GET /static), B4 raw enqueue over HTTP (POST /enqueue: one queue.add).
  *   B6 raw cached read over HTTP (GET /cached: one Redis GET), the ceiling of a read served from Redis.
  *   B5 raw command round trip at the steady load of figure 3 (POST /command → bare worker process → completed).
+ *   B7 one round trip: what a lone query to Postgres or command to Redis costs the caller on this machine.
  */
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -109,4 +110,28 @@ export async function rawEnqueue(env: BenchEnv, base: string, connections: numbe
   await queue.obliterate({ force: true });
   await queue.close();
   return result;
+}
+
+/**
+ * B7: `n` round trips one after the other (a parameterized `select` on one pooled pg client, a Redis PING), this
+ * process's CPU and the wall time per round trip. At a light load every step of a command is such a lone round trip
+ * (a batch shares one under load), so this is the unit its CPU and latency are made of here.
+ */
+export async function roundTrip(env: BenchEnv, n: number): Promise<{ pg: { cpuUs: number; wallUs: number }; redis: { cpuUs: number; wallUs: number } }> {
+  const cpuUs = () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  const time = async (once: () => Promise<unknown>) => {
+    for (let i = 0; i < 100; i++) await once();
+    const [c0, t0] = [cpuUs(), performance.now()];
+    for (let i = 0; i < n; i++) await once();
+    return { cpuUs: (cpuUs() - c0) / n, wallUs: ((performance.now() - t0) * 1000) / n };
+  };
+  const client = await env.pool.connect();
+  try {
+    return { pg: await time(() => client.query('select $1::int as one', [1])), redis: await time(() => env.redis.ping()) };
+  } finally {
+    client.release();
+  }
 }

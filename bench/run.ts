@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { rawCachedRead, rawEnqueue, rawHttp, rawQueue } from './baselines.js';
+import { rawCachedRead, rawEnqueue, rawHttp, rawQueue, roundTrip } from './baselines.js';
 import { QUEUE_NAMES } from '../src/jobs/catalogue.js';
 import { CommandQueue, drainCommands, waitIdle, type CreatedBooking } from './commands.js';
 import { printProfile } from './cpuprofile.js';
@@ -199,6 +199,9 @@ async function main() {
     const created: CreatedBooking[] = [];
 
     // ---- B1; B2 ↔ figure 1 (first of the figures: it makes the bookings the reads need) ----
+    log('B7 one round trip (Postgres, Redis)');
+    const b7runs: Awaited<ReturnType<typeof roundTrip>>[] = [];
+    for (let r = 0; r < P.runs; r++) b7runs.push(await roundTrip(env, quick ? 300 : 3000));
     log(`B1 raw queue: ${P.rawJobs} jobs`);
     const b1runs: number[] = [];
     await rawQueue(env, P.rawJobs / 4, false, { slots: scratch, users });
@@ -411,6 +414,13 @@ async function main() {
       { figure: 'B2 queue + one transaction', value: fmt(b2, 'jobs/s'), baseline: `B1 ${fmt(b1, 'jobs/s')}`, ratio: ratio(b2.median, b1.median), note: `each job BEGIN; UPDATE one row; COMMIT (pg); worker CPU ${fmt(stat(b2cpu), 'ms', 2)} per job` },
       { figure: 'B3 raw HTTP', value: rps(b3.rps), baseline: '—', ratio: '—', note: `bare Hono, static JSON; p50 ${ms(b3.p50)}, p99 ${ms(b3.p99)}` },
       { figure: 'B6 raw cached read over HTTP', value: rps(b6.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b6.rps.median, b3.rps.median), note: `bare Hono, one Redis GET of B3's document, sent as is: the ceiling of any read served from Redis; p50 ${ms(b6.p50)}, p99 ${ms(b6.p99)}` },
+      {
+        figure: 'B7 one round trip',
+        value: `Postgres ${fmt(stat(b7runs.map((b) => b.pg.cpuUs)), 'µs')} CPU, ${fmt(stat(b7runs.map((b) => b.pg.wallUs)), 'µs')} wall`,
+        baseline: `Redis PING ${fmt(stat(b7runs.map((b) => b.redis.cpuUs)), 'µs')} CPU, ${fmt(stat(b7runs.map((b) => b.redis.wallUs)), 'µs')} wall`,
+        ratio: '—',
+        note: "lone round trips one after the other from the bench process (a parameterized select on one connection; PING): the caller's CPU and the wall time per round trip, the unit a command's cost is made of at a light load",
+      },
       { figure: 'B4 raw enqueue over HTTP', value: rps(b4.rps), baseline: `B3 ${rps(b3.rps)}`, ratio: ratio(b4.rps.median, b3.rps.median), note: `bare Hono, one queue.add; p50 ${ms(b4.p50)}, p99 ${ms(b4.p99)}` },
       ...steadyRuns.map((st) => ({
         figure: `B5 raw command round trip at ${st.rate}/s`,
