@@ -11,7 +11,8 @@ import { makeUser, startStack, type Stack } from '../helpers/stack.js';
  * Nothing the service does starts an AsyncLocalStorage (src/db/no-async-context.ts: on Node 20 the first one installs
  * promise hooks that every later promise of the process pays for). Watched: AsyncLocalStorage `run` and `enterWith`
  * called from the service's code or from MikroORM, across catalog writes, commands through the worker (a grouped
- * create, flushes and row locks of the others, a refusal), cart checkout, list reads and a sweep.
+ * create, flushes and row locks of the others, a refusal), cart checkout, list reads, a sweep and the ops routes
+ * (readiness reads the migrations).
  */
 let stack: Stack;
 const member = makeUser('member');
@@ -56,6 +57,8 @@ describe('no AsyncLocalStorage on the service paths', () => {
     const swept = await runSweep(stack.orm, 'sweep.auto-complete', new Date(Date.now() + 400 * 3_600_000), stack.hooks);
     expect(swept).toBeGreaterThanOrEqual(1);
     expect((await stack.request('GET', '/api/v1/workspaces', { as: admin })).status).toBe(200);
+    expect((await stack.request('GET', '/readyz')).status).toBe(200);
+    expect((await stack.request('GET', '/metrics')).status).toBe(200);
     expect(calls).toEqual([]);
   });
 
