@@ -67,7 +67,9 @@ export class HourlyCachedZone extends IANAZone {
     if (known !== undefined) return known;
     const first = super.offset(hour * HOUR_MS);
     if (first !== super.offset(hour * HOUR_MS + HOUR_MS - 1)) return super.offset(ts);
-    if (this.hours.size >= 50_000) this.hours.clear();
+    // Bounded (about 85 days of distinct hours a zone): bookings cluster in the weeks ahead, and a client choosing
+    // far-flung dates must not grow memory.
+    if (this.hours.size >= 2048) this.hours.clear();
     this.hours.set(hour, first);
     return first;
   }
