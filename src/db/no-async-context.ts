@@ -20,7 +20,6 @@ const PATCHED_FOR = '6.6.16';
 type Uow = {
   working: boolean;
   flushQueue: (() => Promise<void>)[];
-  queuedActions: Set<string>;
   doCommit(): Promise<void>;
   postCommitCleanup(): void;
 };
