@@ -82,6 +82,11 @@ export class CompletionWatch {
     return this.events.waitUntilReady();
   }
 
+  /** The Redis key of one of the queue's jobs (BullMQ's own layout). */
+  keyOf(jobId: string): string {
+    return this.events.toKey(jobId);
+  }
+
   async close() {
     await this.events.close();
     this.connection.disconnect();
@@ -212,9 +217,9 @@ export interface Stages {
   event: number[];
 }
 
-export async function stagesOf(redis: Redis, prefix: string, queue: string, jobs: WatchedJob[]): Promise<Stages> {
+export async function stagesOf(redis: Redis, watch: CompletionWatch, jobs: WatchedJob[]): Promise<Stages> {
   const pipeline = redis.pipeline();
-  for (const j of jobs) pipeline.hmget(`${prefix}:${queue}:${j.jobId}`, 'timestamp', 'processedOn', 'finishedOn');
+  for (const j of jobs) pipeline.hmget(watch.keyOf(j.jobId), 'timestamp', 'processedOn', 'finishedOn');
   const replies = (await pipeline.exec()) ?? [];
   const out: Stages = { api: [], waiting: [], worker: [], event: [] };
   replies.forEach(([err, fields], i) => {

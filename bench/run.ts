@@ -198,10 +198,12 @@ async function main() {
     const scratch = new Slots(world.spaces, daysAhead(400)); // payloads never booked (baselines, figure 2)
     const created: CreatedBooking[] = [];
 
-    // ---- B1; B2 ↔ figure 1 (first of the figures: it makes the bookings the reads need) ----
+    // ---- B7: one round trip, before anything else loads the machine ----
     log('B7 one round trip (Postgres, Redis)');
     const b7runs: Awaited<ReturnType<typeof roundTrip>>[] = [];
     for (let r = 0; r < P.runs; r++) b7runs.push(await roundTrip(env, quick ? 300 : 3000));
+
+    // ---- B1; B2 ↔ figure 1 (first of the figures: it makes the bookings the reads need) ----
     log(`B1 raw queue: ${P.rawJobs} jobs`);
     const b1runs: number[] = [];
     await rawQueue(env, P.rawJobs / 4, false, { slots: scratch, users });
@@ -267,7 +269,7 @@ async function main() {
     const light = Math.max(10, Math.floor((f1.median * 0.5) / 10) * 10);
     if (light < STEADY_RATE) rates.push(light);
     const b5watch = new CompletionWatch(B5_QUEUE, env.redisUrl, env.prefix);
-    const f3watch = new CompletionWatch('booking-commands', env.redisUrl, env.prefix);
+    const f3watch = new CompletionWatch(QUEUE_NAMES.commands, env.redisUrl, env.prefix);
     await Promise.all([b5watch.ready(), f3watch.ready()]);
     const b5run = (rate: number, ms: number) =>
       openLoop({
@@ -285,10 +287,10 @@ async function main() {
       const result = await f3load(rate, ms);
       // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
       await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
-      const per = (ms: number) => ms / Math.max(1, result.sent);
       if (measured) {
+        const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
         const runs = f3cpu.get(rate) ?? [];
-        runs.push({ web: per(api.child.cpuMs() - cpu0.web), worker: per(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker) });
+        runs.push({ web: perCommand(api.child.cpuMs() - cpu0.web), worker: perCommand(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker) });
         f3cpu.set(rate, runs);
       }
       return result;
@@ -323,8 +325,8 @@ async function main() {
         waits: raw.f3.reduce((s, r) => s + r.waitRoundTrip.length, 0),
         timeouts: raw.f3.reduce((s, r) => s + r.waitTimeouts, 0),
         stages: {
-          b5: await stagesOf(env.redis, env.prefix, B5_QUEUE, raw.b5.flatMap((r) => r.jobs)),
-          f3: await stagesOf(env.redis, env.prefix, QUEUE_NAMES.commands, raw.f3.flatMap((r) => r.jobs)),
+          b5: await stagesOf(env.redis, b5watch, raw.b5.flatMap((r) => r.jobs)),
+          f3: await stagesOf(env.redis, f3watch, raw.f3.flatMap((r) => r.jobs)),
         },
       });
     }
@@ -444,8 +446,10 @@ async function main() {
       ...steadyRuns.flatMap((st) => {
         const queued = st.rate > 0.5 * f1.median ? `; offered ${st.rate}/s vs ${num(f1.median)}/s sustained in figure 1: mostly queueing` : '';
         const timeouts = st.timeouts ? `; ${st.timeouts} of ${st.waits} answered 202 (not done within 5 s)` : '';
+        const cpu = f3cpu.get(st.rate) ?? [];
+        const cpuPerCommand = `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs`;
         return [
-          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: API ${fmt(stat((f3cpu.get(st.rate) ?? []).map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat((f3cpu.get(st.rate) ?? []).map((c) => c.worker)), 'ms', 2)} incl. its notification jobs`),
+          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: ${cpuPerCommand}`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),
           steadyRow(st, 'waitP50', 'Prefer: wait=5 round trip p50', 15, `; every other request${timeouts}`),
           steadyRow(st, 'waitP99', 'Prefer: wait=5 round trip p99', 60),

@@ -1,13 +1,13 @@
-import { FlushMode, UnitOfWork, Utils, type EntityManager, type EntityName, type FilterQuery, type FindOptions } from '@mikro-orm/core';
+import { UnitOfWork, Utils } from '@mikro-orm/core';
 
 /**
  * Keeps MikroORM from starting an AsyncLocalStorage on our paths. On Node 20 the first `run` of any AsyncLocalStorage
  * installs promise hooks for the rest of the process's life, and every promise of every request and job pays for
  * them from then on: measured, about a fifth of the API's CPU per request (cached reads and creates alike) and as
  * much of the worker's. MikroORM 6.6 starts one in three places; we use none of them:
- * - `em.transactional()` (TransactionContext): we use {@link inTransaction} (./orm.ts) instead;
+ * - `em.transactional()` (TransactionContext): we use `inTransaction` (./orm.ts) instead;
  * - `em.findAndCount()` (RawQueryFragment.run, which only defers dropping raw SQL fragments shared by the two
- *   queries; we pass none): we use {@link findAndCount} below;
+ *   queries; we pass none): we use `findAndCount` (./orm.ts) instead;
  * - every flush (`UnitOfWork.commit` runs it inside `insideFlush`, only to refuse a flush started from one of the
  *   flush's own lifecycle hooks, and to skip auto-flushes from inside one). That one is replaced below by the same
  *   code without the storage: a flush requested while one is running on the same EntityManager waits for it (the
@@ -55,19 +55,4 @@ export function keepMikroOrmOffAsyncContext(): void {
     return original.shouldAutoFlush.call(this, meta);
   };
   applied = true;
-}
-
-/**
- * `em.findAndCount()` without its AsyncLocalStorage (see above), for reads: the page and the total, queried at once
- * on a fork with nothing to flush (no auto-flush is tried before either query).
- */
-export async function findAndCount<T extends object>(
-  em: EntityManager,
-  entity: EntityName<T>,
-  where: FilterQuery<T>,
-  options: FindOptions<T, never, never, never>,
-): Promise<[T[], number]> {
-  const read = { ...options, flushMode: FlushMode.COMMIT };
-  const [items, total] = await Promise.all([em.find(entity, where, read), em.count(entity, where, read as never)]);
-  return [items as T[], total];
 }

@@ -1,4 +1,4 @@
-import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
+import { FlushMode, MikroORM, type EntityManager, type EntityName, type FilterQuery, type FindOptions } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { keepMikroOrmOffAsyncContext } from './no-async-context.js';
 import { ormOptions } from './orm-options.js';
@@ -27,6 +27,21 @@ export async function inTransaction<T>(orm: Orm, fn: (em: EntityManager) => Prom
     await em.rollback().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * `em.findAndCount()` without its AsyncLocalStorage (./no-async-context.ts), for reads: the page and the total,
+ * queried at once on a fork with nothing to flush (no auto-flush is tried before either query).
+ */
+export async function findAndCount<T extends object>(
+  em: EntityManager,
+  entity: EntityName<T>,
+  where: FilterQuery<T>,
+  options: FindOptions<T, never, never, never>,
+): Promise<[T[], number]> {
+  const read = { ...options, flushMode: FlushMode.COMMIT };
+  const [items, total] = await Promise.all([em.find(entity, where, read), em.count(entity, where, read as never)]);
+  return [items as T[], total];
 }
 
 /** Creates the database named in the URL when it does not exist yet (a fresh laptop, a new test file). */

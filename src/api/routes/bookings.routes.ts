@@ -15,7 +15,7 @@ import { json, body } from '../openapi-helpers.js';
 import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
 import { priorOf, queuedFingerprint } from '../job-status.js';
 import { attempt, attemptAsync } from '../attempt.js';
-import { findAndCount } from '../../db/no-async-context.js';
+import { findAndCount } from '../../db/orm.js';
 
 const tags = ['bookings'];
 const base = '/booking/bookings';

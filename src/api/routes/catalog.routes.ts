@@ -11,7 +11,7 @@ import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
-import { findAndCount } from '../../db/no-async-context.js';
+import { findAndCount } from '../../db/orm.js';
 
 const tags = ['catalog'];
 

@@ -6,7 +6,7 @@ import type { AppDeps, AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
-import { findAndCount } from '../../db/no-async-context.js';
+import { findAndCount } from '../../db/orm.js';
 
 const tags = ['notifications'];
 

@@ -7,7 +7,7 @@ import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
-import { findAndCount } from '../../db/no-async-context.js';
+import { findAndCount } from '../../db/orm.js';
 
 const tags = ['reviews'];
 const base = '/booking/reviews';

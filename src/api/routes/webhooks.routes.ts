@@ -15,7 +15,7 @@ import * as S from '../schemas.js';
 import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
-import { findAndCount } from '../../db/no-async-context.js';
+import { findAndCount } from '../../db/orm.js';
 
 const tags = ['webhooks'];
 
