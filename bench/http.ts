@@ -44,6 +44,9 @@ export function ownBooking(users: BenchUser[], bookings: CreatedBooking[], i: nu
   return { path: `/api/v1/booking/bookings/${b.bookingId}`, headers: { authorization: `Bearer ${users[b.userIndex]!.token}` } };
 }
 
+/** A member's first page of their bookings: the path and headers of a list read. */
+export const ownList = (user: BenchUser) => ({ path: '/api/v1/booking/bookings', headers: { authorization: `Bearer ${user.token}` } });
+
 export function detailRead(base: string, users: BenchUser[], bookings: CreatedBooking[], connections: number, durationS: number): Promise<LoadResult> {
   let i = 0;
   return load({
@@ -119,11 +122,7 @@ export function listRead(base: string, users: BenchUser[], connections: number, 
     requests: [
       {
         method: 'GET',
-        setupRequest: (req) => ({
-          ...req,
-          path: '/api/v1/booking/bookings',
-          headers: { authorization: `Bearer ${users[i++ % users.length]!.token}` },
-        }),
+        setupRequest: (req) => ({ ...req, ...ownList(users[i++ % users.length]!) }),
       },
     ],
   });
@@ -137,7 +136,7 @@ export function listRead(base: string, users: BenchUser[], connections: number, 
 export async function readEach(base: string, users: BenchUser[], bookings: CreatedBooking[], concurrency = 20): Promise<void> {
   const paths = [
     ...bookings.map((_, i) => ownBooking(users, bookings, i)),
-    ...users.map((u) => ({ path: '/api/v1/booking/bookings', headers: { authorization: `Bearer ${u.token}` } })),
+    ...users.map(ownList),
   ];
   let next = 0;
   await Promise.all(

@@ -52,15 +52,17 @@ interface KnexClient {
 }
 
 const MAX_NAMED_TEXTS = 256;
-const statements = new Map<string, Statement | { name?: undefined; text: string }>();
+/** A statement to run: named (prepared once per connection), or unnamed (parsed and planned at every call). */
+type Runnable = Statement | { name?: undefined; text: string };
+const statements = new Map<string, Runnable>();
 
 /** The statement of a `?`-bound text: `$n` parameters (knex's own conversion), named after a hash of the text. */
-function statementOf(sql: string): Statement | { name?: undefined; text: string } {
+function statementOf(sql: string): Runnable {
   const known = statements.get(sql);
   if (known) return known;
   let n = 0;
   // As knex's positionBindings: a `?` after an odd number of backslashes is a literal question mark.
-  const text = sql.replace(/(\\*)(\?)/g, (match, escapes: string) => (escapes.length % 2 ? '?' : `$${++n}`));
+  const text = sql.replace(/(\\*)(\?)/g, (_, escapes: string) => (escapes.length % 2 ? '?' : `$${++n}`));
   if (statements.size >= MAX_NAMED_TEXTS) return { text };
   const statement = { name: `q_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`, text };
   statements.set(sql, statement);
@@ -162,7 +164,7 @@ export async function preparedRead<R extends object>(orm: Orm, statement: Statem
 }
 
 /** Runs a statement on a connection of `client` (named: prepared on first use), retrying once after a migration. */
-async function runOn<R>(client: KnexClient, statement: Statement | { name?: undefined; text: string }, values: unknown[]) {
+async function runOn<R>(client: KnexClient, statement: Runnable, values: unknown[]) {
   const connection = await client.acquireConnection();
   // Announced as knex announces its own queries, so whoever listens to the ORM's `query` events sees these too.
   client.emit('query', { method: 'raw', sql: statement.text, bindings: values, options: {} });
