@@ -3,7 +3,7 @@ import { ProcessedCommandSchema } from '../db/entities/index.js';
 import type { JobError } from '../jobs/catalogue.js';
 import type { AppDeps } from './context.js';
 import { onePer } from '../one-per.js';
-import { Batcher } from './batch.js';
+import { Batcher } from '../batch.js';
 import { findInboxRow, type InboxRow } from './lookups.js';
 import type { JobStatusBody } from './schemas.js';
 
@@ -95,7 +95,7 @@ const HGET_MANY = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
 return out`;
 
-/** The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/api/batch.ts). */
+/** The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/batch.ts). */
 const jobDataBatcher = onePer(
   (redis: AppDeps['redis']) =>
     new Batcher<string, string | null>(async (keys) =>

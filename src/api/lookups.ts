@@ -3,7 +3,7 @@ import type { Orm } from '../db/orm.js';
 import { preparedRead, type Statement } from '../db/sql.js';
 import { DomainError } from '../domain/errors.js';
 import { onePer } from '../one-per.js';
-import { Batcher } from './batch.js';
+import { Batcher } from '../batch.js';
 
 /** Catalog rows the routes need, or the 404 every route answers for an unknown id. */
 export async function findWorkspace(orm: Orm, id: string): Promise<Workspace> {
@@ -55,7 +55,7 @@ const INBOX: Statement = { name: 'api_inbox_fingerprint', text: 'select fingerpr
  */
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The space lookups of the requests served in one event-loop turn, in one query (src/api/batch.ts). */
+/** The space lookups of the requests served in one event-loop turn, in one query (src/batch.ts). */
 const spaceBatcher = onePer(
   (orm: Orm) =>
     new Batcher<SpaceLookup, BookableSpaceRow | undefined>(async (lookups) => {

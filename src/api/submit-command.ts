@@ -4,7 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
 import { onePer } from '../one-per.js';
-import { Batcher } from './batch.js';
+import { Batcher } from '../batch.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
 
@@ -75,7 +75,7 @@ function preferWait(c: Context<AppEnv>, max: number): number {
 
 /**
  * queue.add, with the adds of the other requests of the same event-loop turn: one addBulk (one pipeline, one socket
- * write) for all of them (src/api/batch.ts). Each job is added as add() would add it (the queue's default job
+ * write) for all of them (src/batch.ts). Each job is added as add() would add it (the queue's default job
  * options, our job id; an id BullMQ already holds is left alone), so when a batch fails and each add runs again
  * alone, an add the failed pipeline had made is a duplicate id, left alone.
  */

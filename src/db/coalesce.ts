@@ -8,7 +8,7 @@ import { statementBatchSize } from '../metrics.js';
  * (or the error) its own statement would have had: a batch never makes a call fail that would have succeeded.
  * Items with the same `key` never share a batch (a statement may not touch one row twice); a later one waits for
  * the next batch.
- * (The API batches per event-loop turn instead, src/api/batch.ts: its lookups come in turns of requests, which
+ * (The API batches per event-loop turn instead, src/batch.ts: its lookups come in turns of requests, which
  * measured fuller batches there; the worker's statements come from job handlers and pile up behind one in flight.)
  */
 export class Coalescer<I, O> {

@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ReadCache } from '../../src/cache/read-cache.js';
+import { cachePrefix } from '../../src/cache/keys.js';
+import { createApiCacheRedis, whenConnecting } from '../../src/redis.js';
 import { slots } from '../../src/cache/keys.js';
 import { executeCommand } from '../../src/commands/run-command.js';
 import { BookingSchema } from '../../src/db/entities/index.js';
@@ -129,6 +132,41 @@ describe('read-through cache', () => {
     expect(intruder.status).toBe(404);
     expect(JSON.stringify(intruder.body)).not.toContain(member.id);
     expect((await get(`/booking/bookings/${id}`, staff)).status).toBe(200);
+  });
+});
+
+describe('lookups of one event-loop turn', () => {
+  it('share one round trip, each answered from its own slot (details by MGET, with lists by the script)', async () => {
+    const redis = createApiCacheRedis(REDIS_URL);
+    await whenConnecting(redis); // it refuses commands until connected (no offline queue)
+    const errorsBefore = await counter(cacheErrors, {});
+    try {
+      // Under this file's prefix (stack.close removes it), on a connection of its own to count what it sends.
+      const cache = new ReadCache(redis, `${cachePrefix(stack.config.queue.prefix)}turn:`, 60);
+      const sent = vi.spyOn(redis, 'sendCommand');
+      const names = () => sent.mock.calls.map(([cmd]) => (cmd as { name: string }).name);
+      const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+      const detailA = slots.bookingDetail(a);
+      const detailB = slots.bookingDetail(b);
+      const list = slots.bookingList({ userId: a }, { page: 1 });
+      const loads: string[] = [];
+      const loader = (v: string) => async () => (loads.push(v), { v });
+      const all = () => Promise.all([cache.through(detailA, loader('a')), cache.through(detailB, loader('b')), cache.through(list, loader('list'))]);
+
+      expect(await all()).toEqual([{ v: 'a' }, { v: 'b' }, { v: 'list' }]); // three misses, three stores
+      expect(loads).toEqual(['a', 'b', 'list']);
+      // (The first call also loaded the scripts: EVALSHA, NOSCRIPT, EVAL.) Hits send the lookups and nothing else.
+      sent.mockClear();
+      expect(await all()).toEqual([{ v: 'a' }, { v: 'b' }, { v: 'list' }]); // three hits
+      expect(loads).toHaveLength(3);
+      expect(names()).toEqual(['evalsha']);
+      sent.mockClear();
+      expect(await Promise.all([cache.through(detailB, loader('b')), cache.through(detailA, loader('a'))])).toEqual([{ v: 'b' }, { v: 'a' }]);
+      expect(names()).toEqual(['mget']);
+      expect(await counter(cacheErrors, {})).toBe(errorsBefore);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { makeUser, startStack, tokenFor, type Stack } from '../helpers/stack.js'
 
 /**
  * A create request's lookups (what BullMQ holds under an Idempotency-Key's job id, the space row with the inbox row,
- * the add and the read-back) are shared with the other requests of the same event-loop turn (src/api/batch.ts):
+ * the add and the read-back) are shared with the other requests of the same event-loop turn (src/batch.ts):
  * concurrent requests, each still answered as if it had been alone.
  */
 let stack: Stack;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Batcher } from '../../src/api/batch.js';
+import { Batcher } from '../../src/batch.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 

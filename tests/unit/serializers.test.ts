@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { bookingDto, withUsageDays } from '../../src/api/serializers.js';
+import { bookingDto, detailCodec, detailEntry, detailJson, withUsageDays } from '../../src/api/serializers.js';
 import { usageDays } from '../../src/domain/index.js';
 import { d } from '../helpers/domain.js';
 
@@ -45,5 +45,42 @@ describe('withUsageDays (remembered per booking, zone and minute)', () => {
 
   it('still refuses what the domain refuses', () => {
     expect(() => withUsageDays(dto(d('2026-05-04T00:00:00Z'), d('2026-05-05T00:00:00Z')), 'Not/A_Zone', new Date())).toThrow(/time zone/);
+  });
+});
+
+describe('the cached detail (detailEntry, detailCodec, detailJson)', () => {
+  const full = (over: Partial<Dto> = {}): Dto => ({
+    ...dto(d('2026-05-04T08:00:00Z'), d('2026-05-06T17:00:00Z')),
+    workspaceId: 'w', spaceId: 's', userId: 'u-1', bookingType: 'daily', attendees: 2,
+    notes: 'line one\nline "two"\u2028 and \\ more', basePrice: 100, discountAmount: 0, taxAmount: 19, totalPrice: 119,
+    currency: 'EUR', checkedInAt: null, checkedOutAt: null, cancelledAt: null, cancellationReason: null, noShow: false,
+    version: 3, createdAt: '2026-05-01T00:00:00.000Z', updatedAt: '2026-05-01T00:00:00.000Z', ...over,
+  });
+  const guests = [{ id: 'g1', name: 'Ann\nLee', email: null }, { id: 'g2', name: 'Bo', email: 'bo@example.com' }];
+  const now = d('2026-05-05T12:00:00Z');
+  const reference = (b: Dto, g: typeof guests, zone: string) => JSON.stringify({ ...withUsageDays(b, zone, now), guests: g });
+
+  it('answers the bytes the detail route sent before: the DTO, the day counters, the guests', () => {
+    for (const [b, g, zone] of [[full(), guests, 'Europe/Berlin'], [full({ notes: null }), [], 'Asia/Kathmandu']] as const) {
+      const body = detailJson(detailEntry(b, [...g], zone), now);
+      expect(body).toBe(reference(b, [...g], zone));
+      expect(JSON.parse(body)).toMatchObject({ notes: b.notes, totalDays: 3, daysUsed: 2, daysRemaining: 1 });
+    }
+  });
+
+  it('comes back from the cache as it went in, newlines in notes and names included', () => {
+    const entry = detailEntry(full(), guests, 'Europe/Berlin');
+    const text = detailCodec.encode(entry);
+    expect(detailCodec.decode(text)).toEqual(entry);
+    expect(detailJson(detailCodec.decode(text), now)).toBe(reference(full(), guests, 'Europe/Berlin'));
+  });
+
+  it('reads what the release before stored ({booking, guests, timezone}), and refuses what it cannot read', () => {
+    const old = JSON.stringify({ booking: full(), guests, timezone: 'Europe/Berlin' });
+    expect(detailJson(detailCodec.decode(old), now)).toBe(reference(full(), guests, 'Europe/Berlin'));
+    expect(() => detailCodec.decode('detail1\nu-1\nUTC')).toThrow(/unreadable/);
+    expect(() => detailCodec.decode('garbage')).toThrow(/unreadable/);
+    // Not JSON: the release before fails to parse it and reads Postgres instead of misreading it.
+    expect(() => JSON.parse(detailCodec.encode(detailEntry(full(), guests, 'UTC')))).toThrow();
   });
 });

@@ -26,6 +26,9 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * Mounted right after `requestId()`. Code serving a request that logs binds `requestId` itself (app.onError does).
  */
 export function observeRequests(logger: Logger): MiddlewareHandler<AppEnv> {
+  // The access line's fields are fixed (below) and none is a credential, so it skips the redaction every other line
+  // goes through: with a wildcard path (`*.password`) pino runs the redactor on each field, 4 % of a cached read's CPU.
+  const access = logger.child({}, { redact: [] });
   return async (c, next) => {
     const started = performance.now();
     const requestId = c.get('requestId');
@@ -39,7 +42,7 @@ export function observeRequests(logger: Logger): MiddlewareHandler<AppEnv> {
     httpRequestDuration.observe(labels, seconds);
     const line = { requestId, method: c.req.method, route, path: c.req.path, status, durationMs: Math.round(seconds * 10_000) / 10 };
     // Probes and scrapes come every few seconds: their lines are debug, so they do not drown the others.
-    if (QUIET_ROUTES.has(route)) logger.debug(line, 'request');
-    else logger.info(line, 'request');
+    if (QUIET_ROUTES.has(route)) access.debug(line, 'request');
+    else access.info(line, 'request');
   };
 }

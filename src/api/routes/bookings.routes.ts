@@ -7,7 +7,7 @@ import type { CommandName } from '../../jobs/catalogue.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
-import { bookingDto, withUsageDays } from '../serializers.js';
+import { bookingDto, detailCodec, detailEntry, detailJson } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
@@ -134,17 +134,22 @@ export function bookingRoutes(deps: AppDeps) {
   app.openapi(getBooking, async (c) => {
     const user = c.get('user');
     const id = c.req.valid('param').id;
-    const cached = await deps.cache.through(slots.bookingDetail(id), async () => {
-      const fork = em();
-      const booking = await fork.findOne(BookingSchema, { id, deletedAt: null });
-      if (!booking) return null;
-      const workspace = await fork.findOneOrFail(WorkspaceSchema, booking.workspaceId);
-      const guests = await fork.find(GuestSchema, { bookingId: id }, { orderBy: { position: 'asc' } });
-      return { booking: bookingDto(booking), guests: guests.map((g) => ({ id: g.id, name: g.name, email: g.email })), timezone: workspace.timezone };
-    });
+    const entry = await deps.cache.through(
+      slots.bookingDetail(id),
+      async () => {
+        const fork = em();
+        const booking = await fork.findOne(BookingSchema, { id, deletedAt: null });
+        if (!booking) return null;
+        const workspace = await fork.findOneOrFail(WorkspaceSchema, booking.workspaceId);
+        const guests = await fork.find(GuestSchema, { bookingId: id }, { orderBy: { position: 'asc' } });
+        return detailEntry(bookingDto(booking), guests.map((g) => ({ id: g.id, name: g.name, email: g.email })), workspace.timezone);
+      },
+      detailCodec,
+    );
     // The cached entry is shared; who may see it is decided per request.
-    if (!cached || (!isStaffRole(user.role) && cached.booking.userId !== user.id)) throw new DomainError('not_found', `Booking ${id} not found`);
-    return c.json({ ...withUsageDays(cached.booking, cached.timezone, new Date()), guests: cached.guests ?? [] }, 200);
+    if (!entry || (!isStaffRole(user.role) && entry.userId !== user.id)) throw new DomainError('not_found', `Booking ${id} not found`);
+    // Typed as never, as the list's: the route's typed JSON response cannot see through a pre-serialized body.
+    return c.body(detailJson(entry, new Date()), 200, { 'Content-Type': 'application/json' }) as never;
   });
 
   app.openapi(updateBooking, async (c) => {
