@@ -159,3 +159,24 @@ function usageDaysOf(dto: { startsAt: string; endsAt: string }, timezone: string
   }
   return { totalDays, daysUsed, daysRemaining: totalDays - daysUsed };
 }
+
+/** A cached list page: its total and its items' JSON array. */
+export interface PageEntry {
+  total: number;
+  items: string;
+}
+
+/** The page as `total`, a newline, the items' JSON: reading it splits the string (a JSON value would be parsed). */
+export const pageCodec = {
+  encode: (p: PageEntry) => `${p.total}\n${p.items}`,
+  decode(s: string): PageEntry {
+    const nl = s.indexOf('\n');
+    const total = Number(s.slice(0, nl));
+    if (nl < 1 || !Number.isSafeInteger(total) || total < 0 || s[nl + 1] !== '[') throw new Error('unreadable cached page');
+    return { total, items: s.slice(nl + 1) };
+  },
+};
+
+/** The list's bytes: those of `JSON.stringify({ items, page, pageSize, total })`. */
+export const pageJson = (p: PageEntry, page: number, pageSize: number) =>
+  `{"items":${p.items},"page":${JSON.stringify(page)},"pageSize":${JSON.stringify(pageSize)},"total":${JSON.stringify(p.total)}}`;

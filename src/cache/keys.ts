@@ -29,9 +29,10 @@ export const slots = {
   bookingDetail: (id: string): CacheSlot => ({ keyspace: 'booking', genKey: gen.booking(id), valueKey: `booking:${id}`, versioned: false }),
 
   /**
-   * A member's own list, or a staff list (scoped to a workspace when filtered by one). The value is the page as
-   * `[items JSON, total]` (see the list route); `bookings:json:` names that shape, so a process of a release that
-   * stored `{items, total}` objects under `bookings:` never reads it, nor this one theirs.
+   * A member's own list, or a staff list (scoped to a workspace when filtered by one). The value is the page's total
+   * and its items' JSON (see pageCodec in the list route's serializers); `bookings:page:` names that shape, so a
+   * process of a release that stored another (`{items, total}` under `bookings:`, `[items JSON, total]` under
+   * `bookings:json:`) never reads it, nor this one theirs: lists are evicted by their generation, whatever the name.
    */
   bookingList: (scope: { userId: string } | { staff: true; workspaceId?: string | undefined }, query: Record<string, unknown>): CacheSlot => {
     const q = Object.keys(query)
@@ -39,9 +40,9 @@ export const slots = {
       .filter((k) => query[k] !== undefined)
       .map((k) => `${k}=${encodeURIComponent(String(query[k]))}`)
       .join('&');
-    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:json:user:${scope.userId}:${q}`, versioned: true };
+    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:page:user:${scope.userId}:${q}`, versioned: true };
     const genKey = scope.workspaceId ? gen.workspace(scope.workspaceId) : gen.all();
-    return { keyspace: 'bookings', genKey, valueKey: `bookings:json:staff:${q}`, versioned: true };
+    return { keyspace: 'bookings', genKey, valueKey: `bookings:page:staff:${q}`, versioned: true };
   },
 
   availability: (spaceId: string, from: string, to: string): CacheSlot => ({

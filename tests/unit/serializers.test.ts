@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { bookingDto, detailCodec, detailEntry, detailJson, withUsageDays } from '../../src/api/serializers.js';
+import { bookingDto, detailCodec, detailEntry, detailJson, pageCodec, pageJson, withUsageDays } from '../../src/api/serializers.js';
 import { usageDays } from '../../src/domain/index.js';
 import { d } from '../helpers/domain.js';
 
@@ -82,5 +82,20 @@ describe('the cached detail (detailEntry, detailCodec, detailJson)', () => {
     expect(() => detailCodec.decode('garbage')).toThrow(/unreadable/);
     // Not JSON: the release before fails to parse it and reads Postgres instead of misreading it.
     expect(() => JSON.parse(detailCodec.encode(detailEntry(full(), guests, 'UTC')))).toThrow();
+  });
+});
+
+describe('the cached list page (pageCodec, pageJson)', () => {
+  const items = [{ id: 'a', notes: 'x\ny "q"' }, { id: 'b', notes: null }];
+
+  it('comes back as it went in and answers the bytes of JSON.stringify({ items, page, pageSize, total })', () => {
+    const text = pageCodec.encode({ total: 42, items: JSON.stringify(items) });
+    expect(pageJson(pageCodec.decode(text), 3, 20)).toBe(JSON.stringify({ items, page: 3, pageSize: 20, total: 42 }));
+    expect(pageJson(pageCodec.decode(pageCodec.encode({ total: 0, items: '[]' })), 1, 20)).toBe('{"items":[],"page":1,"pageSize":20,"total":0}');
+  });
+
+  it('refuses what it cannot read (the cache then answers from Postgres)', () => {
+    for (const bad of ['', '[]', '\n[]', 'x\n[]', '-1\n[]', '3\n{"items":[]}', JSON.stringify([JSON.stringify(items), 2])])
+      expect(() => pageCodec.decode(bad), bad).toThrow(/unreadable/);
   });
 });
