@@ -111,7 +111,8 @@ const DETAIL_TAG = 'detail1';
  */
 export const detailCodec = {
   encode: (e: DetailEntry) => [DETAIL_TAG, e.userId, e.timezone, e.startsAt, e.endsAt, e.head, e.guests].join('\n'),
-  decode(s: string): DetailEntry {
+  decode(raw: Buffer): DetailEntry {
+    const s = raw.toString();
     if (s.startsWith('{')) {
       const old = JSON.parse(s) as { booking: BookingDto; guests?: GuestDto[]; timezone: string };
       return detailEntry(old.booking, old.guests ?? [], old.timezone);
@@ -160,23 +161,34 @@ function usageDaysOf(dto: { startsAt: string; endsAt: string }, timezone: string
   return { totalDays, daysUsed, daysRemaining: totalDays - daysUsed };
 }
 
-/** A cached list page: its total and its items' JSON array. */
+/** A cached list page: its total and its items' JSON array (UTF-8 bytes when read from the cache). */
 export interface PageEntry {
   total: number;
-  items: string;
+  items: string | Buffer;
 }
 
-/** The page as `total`, a newline, the items' JSON: reading it splits the string (a JSON value would be parsed). */
+const NEWLINE = 0x0a;
+const OPEN_BRACKET = 0x5b;
+
+/**
+ * The page as `total`, a newline, the items' JSON. A hit is never decoded: the items' bytes go into the response as
+ * they came from Redis (decoding a page of 20 bookings into a string and encoding it again cost a tenth of a cached
+ * list read's CPU).
+ */
 export const pageCodec = {
-  encode: (p: PageEntry) => `${p.total}\n${p.items}`,
-  decode(s: string): PageEntry {
-    const nl = s.indexOf('\n');
-    const total = Number(s.slice(0, nl));
-    if (nl < 1 || !Number.isSafeInteger(total) || total < 0 || s[nl + 1] !== '[') throw new Error('unreadable cached page');
-    return { total, items: s.slice(nl + 1) };
+  encode: (p: PageEntry) => Buffer.concat([Buffer.from(`${p.total}\n`), typeof p.items === 'string' ? Buffer.from(p.items) : p.items]),
+  decode(raw: Buffer): PageEntry {
+    const nl = raw.indexOf(NEWLINE);
+    const total = nl < 1 ? NaN : Number(raw.toString('latin1', 0, nl));
+    if (!Number.isSafeInteger(total) || total < 0 || raw[nl + 1] !== OPEN_BRACKET) throw new Error('unreadable cached page');
+    return { total, items: raw.subarray(nl + 1) };
   },
 };
 
 /** The list's bytes: those of `JSON.stringify({ items, page, pageSize, total })`. */
-export const pageJson = (p: PageEntry, page: number, pageSize: number) =>
-  `{"items":${p.items},"page":${JSON.stringify(page)},"pageSize":${JSON.stringify(pageSize)},"total":${JSON.stringify(p.total)}}`;
+export const pageJson = (p: PageEntry, page: number, pageSize: number): Buffer<ArrayBuffer> =>
+  Buffer.concat([
+    Buffer.from('{"items":'),
+    typeof p.items === 'string' ? Buffer.from(p.items) : p.items,
+    Buffer.from(`,"page":${JSON.stringify(page)},"pageSize":${JSON.stringify(pageSize)},"total":${JSON.stringify(p.total)}}`),
+  ]);

@@ -48,20 +48,24 @@ return 1`;
 
 type CacheCommands = {
   /** numberOfKeys first (two per slot), then the keys, then one versioned flag per slot. */
-  cacheLookupMany(numberOfKeys: number, ...keysThenFlags: string[]): Promise<(string | null)[]>;
-  cacheStore(genKey: string, valueKey: string, versioned: string, generation: string, value: string, ttl: number, genTtl: number): Promise<number>;
+  cacheLookupManyBuffer(numberOfKeys: number, ...keysThenFlags: string[]): Promise<(Buffer | null)[]>;
+  cacheStore(genKey: string, valueKey: string, versioned: string, generation: string, value: string | Buffer, ttl: number, genTtl: number): Promise<number>;
 };
 
+/**
+ * How a value is stored. Values come back as bytes: a codec that sends them on as they are (a list page) skips
+ * decoding them into a string and encoding them again for the response.
+ */
 export interface CacheCodec<T> {
-  encode(value: T): string;
+  encode(value: T): string | Buffer;
   /** Throws on a value it cannot read. */
-  decode(text: string): T;
+  decode(raw: Buffer): T;
 }
-const JSON_CODEC: CacheCodec<never> = { encode: (v) => JSON.stringify(v), decode: (t) => JSON.parse(t) as never };
+const JSON_CODEC: CacheCodec<never> = { encode: (v) => JSON.stringify(v), decode: (raw) => JSON.parse(raw.toString()) as never };
 
 type Lookup = { genKey: string; valueKey: string; versioned: boolean };
 /** A slot's generation and cached value, or the error of the round trip that should have read them. */
-type Found = { generation: string; cached: string | null } | { error: unknown };
+type Found = { generation: string; cached: Buffer | null } | { error: unknown };
 
 export class ReadCache {
   private readonly client: Redis & CacheCommands;
@@ -79,9 +83,9 @@ export class ReadCache {
     try {
       const keys = items.flatMap((l) => [l.genKey, l.valueKey]);
       const flat = items.some((l) => l.versioned)
-        ? await this.client.cacheLookupMany(keys.length, ...keys, ...items.map((l) => (l.versioned ? '1' : '0')))
-        : ((await this.client.mget(keys)) as (string | null)[]);
-      return items.map((_, i) => ({ generation: flat[2 * i] ?? '0', cached: flat[2 * i + 1] ?? null }));
+        ? await this.client.cacheLookupManyBuffer(keys.length, ...keys, ...items.map((l) => (l.versioned ? '1' : '0')))
+        : ((await this.client.mgetBuffer(keys)) as (Buffer | null)[]);
+      return items.map((_, i) => ({ generation: flat[2 * i]?.toString('latin1') ?? '0', cached: flat[2 * i + 1] ?? null }));
     } catch (error) {
       return items.map(() => ({ error }));
     }
