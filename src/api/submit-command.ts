@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import type { Context } from 'hono';
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
 import { onePer } from '../one-per.js';
@@ -8,7 +8,8 @@ import { Batcher } from '../batch.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
+const sha256 = (s: string) => hash('sha256', s, 'hex');
 
 /**
  * JSON with sorted keys, so the same body always has the same fingerprint. Fingerprints are stored (job data, inbox),
