@@ -60,6 +60,21 @@ export function cpuMs(pid: number): number {
   }
 }
 
+/**
+ * CPU time the whole machine has spent busy so far (every core; /proc/stat less idle and iowait), in ms; NaN without
+ * /proc. Over a run, against the commands it carried, it tells whether the machine itself was the bottleneck.
+ */
+export function machineBusyMs(): number {
+  try {
+    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user).
+    const busy = ticks.slice(0, 8).reduce((sum, v, i) => (i === 3 || i === 4 ? sum : sum + v), 0);
+    return (busy * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
 const live = new Set<Child>();
 
 /**

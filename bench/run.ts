@@ -25,6 +25,7 @@ import {
   childTails,
   freePort,
   killAllChildrenNow,
+  machineBusyMs,
   log,
   nodeFlagDrift,
   procfileNodeArgs,
@@ -281,16 +282,20 @@ async function main() {
         request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
       });
     // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
-    const f3cpu = new Map<number, { web: number; worker: number }[]>();
+    const f3cpu = new Map<number, { web: number; worker: number; machine: number }[]>();
     const f3run = async (rate: number, ms: number, measured = true) => {
-      const cpu0 = { web: api.child.cpuMs(), worker: workers.reduce((s, w) => s + w.cpuMs(), 0) };
+      const cpu0 = { web: api.child.cpuMs(), worker: workers.reduce((s, w) => s + w.cpuMs(), 0), machine: machineBusyMs() };
       const result = await f3load(rate, ms);
       // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
       await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
       if (measured) {
         const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
         const runs = f3cpu.get(rate) ?? [];
-        runs.push({ web: perCommand(api.child.cpuMs() - cpu0.web), worker: perCommand(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker) });
+        runs.push({
+          web: perCommand(api.child.cpuMs() - cpu0.web),
+          worker: perCommand(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker),
+          machine: perCommand(machineBusyMs() - cpu0.machine),
+        });
         f3cpu.set(rate, runs);
       }
       return result;
@@ -448,7 +453,9 @@ async function main() {
         const queued = st.rate > 0.5 * f1.median ? `; offered ${st.rate}/s vs ${num(f1.median)}/s sustained in figure 1: mostly queueing` : '';
         const timeouts = st.timeouts ? `; ${st.timeouts} of ${st.waits} answered 202 (not done within 5 s)` : '';
         const cpu = f3cpu.get(st.rate) ?? [];
-        const cpuPerCommand = `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs`;
+        // Everything on the machine (Redis, Postgres and the bench included) against what its cores give per command.
+        const machine = `; the whole machine ${fmt(stat(cpu.map((c) => c.machine)), 'ms', 1)} (its ${os.cpus().length} cores give ${num((os.cpus().length * 1000) / st.rate, 1)} ms per command at ${st.rate}/s)`;
+        const cpuPerCommand = `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs${machine}`;
         return [
           steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: ${cpuPerCommand}`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),
