@@ -27,7 +27,8 @@ export function createRedis(url: string, role: RedisRole, extra: RedisOptions = 
  * The API's cache connection: its own, with a short timeout, so a slow or dead cache degrades reads to Postgres
  * instead of stalling them. Not auto-pipelined: that was tried and measured worse on a quiet machine (interleaved
  * A/B, 50 connections: cached list 8.3k against 11.8k req/s, detail 12.8k against 13.6k, p99 at 500/s 3.7 against
- * 1.3 ms): building a pipeline per event-loop turn cost more than the socket writes it saved.
+ * 1.3 ms): building a pipeline per event-loop turn cost more than the socket writes it saved. The cache batches its own
+ * lookups per event-loop turn instead (src/cache/read-cache.ts).
  */
 export const createApiCacheRedis = (url: string) => createRedis(url, 'api', { commandTimeout: 500 });
 

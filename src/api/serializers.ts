@@ -65,6 +65,7 @@ export const bookingDto = (b: Booking) => ({
  * change: every UTC offset and transition in the tz database since 1972 falls on a whole minute (earlier `now`s,
  * with LMT offsets in seconds, always take the domain's path).
  */
+// The detail route sends detailJson (below); this object form is the reference its bytes are tested against.
 export const withUsageDays = (dto: BookingDto, timezone: string, now: Date) => ({ ...dto, ...usageDaysOf(dto, timezone, now) });
 
 type BookingDto = ReturnType<typeof bookingDto>;
