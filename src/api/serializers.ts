@@ -170,6 +170,9 @@ export interface PageEntry {
 
 const NEWLINE = 0x0a;
 const OPEN_BRACKET = 0x5b;
+const PAGE_OPEN = Buffer.from('{"items":');
+/** The items' bytes: as read from the cache, or encoded from the string a miss loaded. */
+const itemsBytes = (p: PageEntry) => (typeof p.items === 'string' ? Buffer.from(p.items) : p.items);
 
 /**
  * The page as `total`, a newline, the items' JSON. A hit is never decoded: the items' bytes go into the response as
@@ -177,7 +180,7 @@ const OPEN_BRACKET = 0x5b;
  * list read's CPU).
  */
 export const pageCodec = {
-  encode: (p: PageEntry) => Buffer.concat([Buffer.from(`${p.total}\n`), typeof p.items === 'string' ? Buffer.from(p.items) : p.items]),
+  encode: (p: PageEntry) => Buffer.concat([Buffer.from(`${p.total}\n`), itemsBytes(p)]),
   decode(raw: Buffer): PageEntry {
     const nl = raw.indexOf(NEWLINE);
     const total = nl < 1 ? NaN : Number(raw.toString('latin1', 0, nl));
@@ -189,7 +192,7 @@ export const pageCodec = {
 /** The list's bytes: those of `JSON.stringify({ items, page, pageSize, total })`. */
 export const pageJson = (p: PageEntry, page: number, pageSize: number): Buffer<ArrayBuffer> =>
   Buffer.concat([
-    Buffer.from('{"items":'),
-    typeof p.items === 'string' ? Buffer.from(p.items) : p.items,
+    PAGE_OPEN,
+    itemsBytes(p),
     Buffer.from(`,"page":${JSON.stringify(page)},"pageSize":${JSON.stringify(pageSize)},"total":${JSON.stringify(p.total)}}`),
   ]);
