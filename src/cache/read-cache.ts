@@ -115,19 +115,28 @@ export class ReadCache {
     const versioned = slot.versioned ? '1' : '0';
     let observed: string | undefined;
     const found = await this.lookups.load({ genKey, valueKey, versioned: slot.versioned });
-    try {
-      if ('error' in found) throw found.error;
-      if (found.cached != null) {
-        const value = codec.decode(found.cached);
-        cacheRequests.inc({ keyspace: slot.keyspace, result: 'hit' });
-        return value;
-      }
-      observed = found.generation;
-      cacheRequests.inc({ keyspace: slot.keyspace, result: 'miss' });
-    } catch {
-      // Redis failed, or held something unreadable: Postgres answers, and nothing is stored over it.
+    const lookupFailed = () => {
       cacheRequests.inc({ keyspace: slot.keyspace, result: 'error' });
       cacheErrors.inc({ op: 'lookup' });
+    };
+    if ('error' in found) {
+      // Redis failed: Postgres answers, and nothing is stored.
+      lookupFailed();
+    } else {
+      if (found.cached != null) {
+        try {
+          const value = codec.decode(found.cached);
+          cacheRequests.inc({ keyspace: slot.keyspace, result: 'hit' });
+          return value;
+        } catch {
+          // Something unreadable (another release's shape, garbage): Postgres answers, and the store below replaces
+          // it, generation-checked like any other, so it is not read again at every request until its TTL.
+          lookupFailed();
+        }
+      } else {
+        cacheRequests.inc({ keyspace: slot.keyspace, result: 'miss' });
+      }
+      observed = found.generation;
     }
     const value = await load();
     if (value !== null && observed !== undefined) {

@@ -125,6 +125,27 @@ describe('read-through cache', () => {
     expect(forB.body).toMatchObject({ total: 0, items: [] });
   });
 
+  it('an entry the cache cannot read (garbage, a foreign shape) is a cache error: Postgres answers and replaces it, so the next read hits', async () => {
+    const id = (await createBooking(stack, member, spaceId, hourlySlot(23))).body.result.bookingId;
+    const fresh = await get(`/booking/bookings/${id}`);
+    const redis = createApiCacheRedis(REDIS_URL);
+    await whenConnecting(redis);
+    try {
+      await redis.set(`${cachePrefix(stack.config.queue.prefix)}booking:${id}`, 'detail1\nnot enough fields', 'EX', 60);
+      const errorsBefore = await counter(cacheRequests, { keyspace: 'booking', result: 'error' });
+      const read = await get(`/booking/bookings/${id}`);
+      expect(read.status).toBe(200);
+      expect(read.body).toEqual(fresh.body);
+      expect(await counter(cacheRequests, { keyspace: 'booking', result: 'error' })).toBe(errorsBefore + 1);
+      const hitsBefore = await counter(cacheRequests, { keyspace: 'booking', result: 'hit' });
+      expect((await get(`/booking/bookings/${id}`)).body).toEqual(fresh.body);
+      expect(await counter(cacheRequests, { keyspace: 'booking', result: 'hit' })).toBe(hitsBefore + 1);
+      expect(await counter(cacheRequests, { keyspace: 'booking', result: 'error' })).toBe(errorsBefore + 1);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('a cached detail is still only shown to its owner and staff', async () => {
     const id = (await createBooking(stack, member, spaceId, hourlySlot(22))).body.result.bookingId;
     expect((await get(`/booking/bookings/${id}`)).status).toBe(200); // cached
