@@ -75,6 +75,34 @@ export function machineBusyMs(): number {
   }
 }
 
+/**
+ * The kernel's DAMON monitors, when any runs (Linux ≥ 5.15, /sys/kernel/mm/damon): proactive reclaim that samples
+ * memory access and pages out what looks cold. On the machine these figures were taken on, one sampled all physical
+ * memory every 0.5 s, and the light-load reads' slow requests came in bursts at that period (README → Performance).
+ * Named in the table's header so a tail latency can be read against it; undefined when none is on.
+ */
+export function kernelReclaimLabel(): string | undefined {
+  const root = '/sys/kernel/mm/damon/admin/kdamonds';
+  const read = (path: string) => {
+    try {
+      return readFileSync(join(root, path), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const monitors: string[] = [];
+  const count = Number(read('nr_kdamonds') ?? 0);
+  for (let k = 0; k < count; k++) {
+    if (read(`${k}/state`) !== 'on') continue;
+    const ops = read(`${k}/contexts/0/operations`) ?? '?';
+    const sampleUs = Number(read(`${k}/contexts/0/monitoring_attrs/intervals/sample_us`));
+    const actions = Array.from({ length: Number(read(`${k}/contexts/0/schemes/nr_schemes`) ?? 0) }, (_, i) => read(`${k}/contexts/0/schemes/${i}/action`) ?? '?');
+    const every = Number.isFinite(sampleUs) ? `sampling every ${sampleUs / 1000} ms` : 'sampling';
+    monitors.push(`${ops}, ${every}${actions.length ? `, ${actions.join('/')}` : ''}`);
+  }
+  return monitors.length ? `kernel DAMON on (${monitors.join('; ')})` : undefined;
+}
+
 const live = new Set<Child>();
 
 /**

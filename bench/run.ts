@@ -24,6 +24,7 @@ import {
   Child,
   childTails,
   freePort,
+  kernelReclaimLabel,
   killAllChildrenNow,
   machineBusyMs,
   log,
@@ -540,11 +541,13 @@ async function main() {
     }
 
     const cpu = os.cpus();
+    const reclaim = kernelReclaimLabel();
     const header = [
       `Benchmark (${quick ? 'quick' : 'full'}) — ${started.toISOString()}, took ${Math.round((Date.now() - started.getTime()) / 1000)} s`,
       `Machine: ${cpu.length} cores (${cpu[0]?.model.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, load average ${load0.toFixed(2)} at start; ` +
         `Node ${process.version}; PostgreSQL ${versions.postgres}; Redis ${versions.redis}; ${runtimeLabel()}; ` +
-        `node flags from the Procfile: web ${flagLabel(NODE_FLAGS.web)}, worker ${flagLabel(NODE_FLAGS.worker)}`,
+        `node flags from the Procfile: web ${flagLabel(NODE_FLAGS.web)}, worker ${flagLabel(NODE_FLAGS.worker)}` +
+        (reclaim ? `; ${reclaim}` : ''),
       `Each figure: median of ${P.runs} runs interleaved with its baseline's, after a warm-up (min–max in brackets). ` +
         'Ratio = ours ÷ baseline (for latency and memory, lower is better).',
     ];
