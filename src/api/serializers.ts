@@ -162,17 +162,15 @@ function usageDaysOf(dto: { startsAt: string; endsAt: string }, timezone: string
   return { totalDays, daysUsed, daysRemaining: totalDays - daysUsed };
 }
 
-/** A cached list page: its total and its items' JSON array (UTF-8 bytes when read from the cache). */
+/** A cached list page: its total and its items' JSON array, as UTF-8 bytes (kept as bytes from load to response). */
 export interface PageEntry {
   total: number;
-  items: string | Buffer;
+  items: Buffer;
 }
 
 const NEWLINE = 0x0a;
 const OPEN_BRACKET = 0x5b;
 const PAGE_OPEN = Buffer.from('{"items":');
-/** The items' bytes: as read from the cache, or encoded from the string a miss loaded. */
-const itemsBytes = (p: PageEntry) => (typeof p.items === 'string' ? Buffer.from(p.items) : p.items);
 
 /**
  * The page as `total`, a newline, the items' JSON. A hit is never decoded: the items' bytes go into the response as
@@ -180,7 +178,7 @@ const itemsBytes = (p: PageEntry) => (typeof p.items === 'string' ? Buffer.from(
  * list read's CPU).
  */
 export const pageCodec = {
-  encode: (p: PageEntry) => Buffer.concat([Buffer.from(`${p.total}\n`), itemsBytes(p)]),
+  encode: (p: PageEntry) => Buffer.concat([Buffer.from(`${p.total}\n`), p.items]),
   decode(raw: Buffer): PageEntry {
     const nl = raw.indexOf(NEWLINE);
     const total = nl < 1 ? NaN : Number(raw.toString('latin1', 0, nl));
@@ -193,6 +191,6 @@ export const pageCodec = {
 export const pageJson = (p: PageEntry, page: number, pageSize: number): Buffer<ArrayBuffer> =>
   Buffer.concat([
     PAGE_OPEN,
-    itemsBytes(p),
+    p.items,
     Buffer.from(`,"page":${JSON.stringify(page)},"pageSize":${JSON.stringify(pageSize)},"total":${JSON.stringify(p.total)}}`),
   ]);

@@ -90,11 +90,11 @@ describe('the cached list page (pageCodec, pageJson)', () => {
   const stored = (v: string | Buffer) => Buffer.from(v); // what Redis hands back
 
   it('comes back as it went in and answers the bytes of JSON.stringify({ items, page, pageSize, total })', () => {
-    const raw = stored(pageCodec.encode({ total: 42, items: JSON.stringify(items) }));
+    const raw = stored(pageCodec.encode({ total: 42, items: Buffer.from(JSON.stringify(items)) }));
     expect(pageJson(pageCodec.decode(raw), 3, 20).toString()).toBe(JSON.stringify({ items, page: 3, pageSize: 20, total: 42 }));
-    expect(pageJson(pageCodec.decode(stored(pageCodec.encode({ total: 0, items: '[]' }))), 1, 20).toString()).toBe('{"items":[],"page":1,"pageSize":20,"total":0}');
+    expect(pageJson(pageCodec.decode(stored(pageCodec.encode({ total: 0, items: Buffer.from('[]') }))), 1, 20).toString()).toBe('{"items":[],"page":1,"pageSize":20,"total":0}');
     // A miss answers from the string it loaded, with the same bytes.
-    expect(pageJson({ total: 42, items: JSON.stringify(items) }, 3, 20).equals(pageJson(pageCodec.decode(raw), 3, 20))).toBe(true);
+    expect(pageJson({ total: 42, items: Buffer.from(JSON.stringify(items)) }, 3, 20).equals(pageJson(pageCodec.decode(raw), 3, 20))).toBe(true);
   });
 
   it('refuses what it cannot read (the cache then answers from Postgres)', () => {

@@ -125,7 +125,7 @@ export function bookingRoutes(deps: AppDeps) {
           limit: q.pageSize,
           offset: (q.page - 1) * q.pageSize,
         });
-        return { total, items: JSON.stringify(items.map(bookingDto)) };
+        return { total, items: Buffer.from(JSON.stringify(items.map(bookingDto))) };
       },
       pageCodec,
     );
