@@ -173,7 +173,7 @@ async function main() {
     const cq = new CommandQueue(env);
     await cq.queue.pause();
 
-    // Every process at once: the service's web (+ one with the cache off) and worker(s), and the bare baselines.
+    // Every process at once: the service's web and worker(s), and the bare baselines (the web with the cache off joins at figure 4).
     log('starting processes');
     const basePort = await freePort();
     const baseEnv = { REDIS_URL: env.redisUrl, DATABASE_URL: env.dbUrl, QUEUE_PREFIX: env.prefix, PORT: String(basePort), CONCURRENCY: String(BASELINE_CONCURRENCY) };
@@ -182,9 +182,8 @@ async function main() {
       await c.waitForLine(ready);
       return c;
     };
-    const [api, apiNoCache, workerProcs, baseWeb, baseWorker] = await Promise.all([
+    const [api, workerProcs, baseWeb, baseWorker] = await Promise.all([
       startApi(env, 'web', {}, profArgs('web')),
-      CACHE_SWITCH ? startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, profArgs('web-nocache')) : undefined,
       Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(env, i, profArgs(`worker-${i}`)))),
       baseline('web', /baseline web listening/),
       baseline('worker', /baseline worker started/),
@@ -339,6 +338,9 @@ async function main() {
     await b5watch.close(); // f3watch follows figure 4's writes too
 
     // ---- B3 ↔ figure 4: reads ----
+    // The API with the cache off starts only now: idle, it would still take its share of the machine in figures 1–3
+    // (any web process wakes for the commands it does not serve: the signals of finished commands).
+    const apiNoCache = CACHE_SWITCH ? await startApi(env, 'web-nocache', { CACHE_ENABLED: 'false' }, profArgs('web-nocache')) : undefined;
     log(`B3 ↔ figure 4: reads${apiNoCache ? ' (cache on and off)' : ''}`);
     const readSet = created.slice(0, P.readSet);
     const targets = [{ label: CACHE_SWITCH ? 'cached' : '', base: api.base }, ...(apiNoCache ? [{ label: 'uncached', base: apiNoCache.base }] : [])];

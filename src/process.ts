@@ -1,5 +1,4 @@
 import { serve } from '@hono/node-server';
-import { QueueEvents } from 'bullmq';
 import { createApp } from './api/app.js';
 import { startHealthServer } from './api/health-server.js';
 import { createReadCache } from './cache/read-cache.js';
@@ -7,6 +6,7 @@ import { loadConfig, type AppConfig } from './config.js';
 import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
+import { announceFinished, FinishedSignals } from './jobs/finished-signal.js';
 import { createNotificationWorker } from './jobs/notification.worker.js';
 import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
@@ -54,20 +54,18 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
 function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const redis = createRedis(config.redis.url, 'api');
   const queues = createQueues(redis, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
-  const queueEvents = new QueueEvents(QUEUE_NAMES.commands, {
-    connection: createRedis(config.redis.url, 'worker'),
-    prefix: config.queue.prefix,
-  });
-  queueEvents.on('error', (err) => logger.warn({ err }, 'queue events error'));
+  // Its own connection: a subscriber can do nothing else. Subscribed once Redis is there (ioredis queues the call).
+  const finished = new FinishedSignals(createRedis(config.redis.url, 'worker'), config.queue.prefix);
+  finished.start().catch((err: unknown) => logger.warn({ err }, 'could not subscribe to finished commands; Prefer: wait will wait out its time'));
   const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);
-  const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
+  const app = createApp({ config, orm, redis, queues, cache, finished, logger });
   const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>
     logger.info({ port: info.port }, `API listening on http://${config.http.host}:${info.port} (docs at /docs)`),
   );
   return [
     { name: 'http', close: () => new Promise<void>((resolve) => server.close(() => resolve())) },
-    { name: 'queue-events', close: () => queueEvents.close() },
+    { name: 'finished-signals', close: () => finished.close() },
     { name: 'queues', close: () => closeQueues(queues) },
     { name: 'redis', close: () => redis.quit() },
     { name: 'cache-redis', close: () => cacheRedis.quit() },
@@ -92,6 +90,7 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const connection = createRedis(config.redis.url, 'worker');
   const followUps = followUpDeps(config, orm, logger);
   const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
+  announceFinished(worker, followUps.connection, config.queue.prefix, logger);
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
   const mailer = createEmailChannel(config, logger);
   const notifications = createNotificationWorker({ orm, connection, config, logger, queues: followUps.deps.queues, mailer });

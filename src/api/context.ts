@@ -1,9 +1,9 @@
-import type { QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ReadCache } from '../cache/read-cache.js';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Role } from '../db/entities/index.js';
+import type { FinishedSignals } from '../jobs/finished-signal.js';
 import type { Queues } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 
@@ -15,8 +15,8 @@ export interface AppDeps {
   queues: Queues;
   /** Read-through cache for booking detail, lists and availability. */
   cache: ReadCache;
-  /** For `Prefer: wait`; without it the API always answers 202. */
-  queueEvents?: QueueEvents;
+  /** For `Prefer: wait`; without it the API waits by reading the job once (it answers 202 unless already finished). */
+  finished?: FinishedSignals;
   logger: Logger;
 }
 

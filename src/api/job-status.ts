@@ -47,7 +47,10 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
   // (never a 'failed' state next to the attempt count and reason from before it failed).
   const state = STATE_OF[await deps.queues.commands.getJobState(jobId)];
   const job = state ? ((await deps.queues.commands.getJob(jobId)) as Job | undefined) : undefined;
-  const inbox = await deps.orm.em.fork().findOne(ProcessedCommandSchema, jobId);
+  // The inbox row matters only for a job Redis no longer holds, a failed one (committed? its error) or a completed
+  // one without its return value; a poll of a waiting, active or completed job needs no Postgres round trip.
+  const needInbox = !job || !state || state === 'failed' || (state === 'completed' && job.returnvalue == null);
+  const inbox = needInbox ? await deps.orm.em.fork().findOne(ProcessedCommandSchema, jobId) : null;
 
   if (job && state) {
     // Committed is committed: if every retry of its after-commit work failed (cache unreachable for a minute), the

@@ -5,6 +5,7 @@ import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
 import { onePer } from '../one-per.js';
 import { Batcher } from '../batch.js';
+import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
 
@@ -94,6 +95,22 @@ type Fields<N extends CommandName> = Omit<CommandPayload<N>, 'actor' | 'requeste
 const commandFingerprint = (name: CommandName, fields: object) => sha256(stableJson({ name, fields }));
 
 /**
+ * The job's status once it finished, or as it stands when `ms` ran out: read again at each signal (a signal may be
+ * for an attempt that will be retried) and once at the timeout (a signal lost in a reconnect costs only the wait).
+ */
+async function waitForFinish(deps: AppDeps, jobId: string, watcher: FinishWatcher | undefined, ms: number, readFirst: boolean) {
+  const deadline = performance.now() + ms;
+  let view = readFirst || !watcher ? await readJob(deps, jobId) : undefined;
+  while (watcher && !(view && isFinished(view.status))) {
+    const left = deadline - performance.now();
+    const signalled = left > 0 && (await watcher.next(left));
+    view = await readJob(deps, jobId);
+    if (!signalled) break;
+  }
+  return view;
+}
+
+/**
  * Enqueues a booking command and answers 202 {jobId, statusUrl, …}, or 200 with the job's status when
  * `Prefer: wait=N` is given and the job finishes in time. With an Idempotency-Key the same user + key + body
  * returns the same job (also after BullMQ trimmed it: the inbox remembers); another body is 422. `prior` is what
@@ -114,36 +131,40 @@ export async function submitCommand<N extends CommandName>(
   const statusUrl = `/api/v1/jobs/${jobId}`;
   const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
 
-  let job: Job | undefined;
-  if (identity.key && prior === undefined) prior = await readPrior(deps, jobId);
-  if (identity.key && prior) {
-    if (prior.fingerprint !== fingerprint)
-      throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
-    // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox). The Job
-    // itself is needed only to wait for it.
-    if (wait > 0 && prior.queued) job = (await deps.queues.commands.getJob(jobId)) as Job | undefined;
-  } else {
-    const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
-    job = await enqueue(deps.queues.commands, name, payload, jobId);
-    if (identity.key) {
-      // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours
-      // (the Job returned by add() holds our data either way, so read back what is stored).
-      const stored = await queuedFingerprint(deps, jobId);
-      if (stored && stored.fingerprint !== fingerprint)
+  // Watching starts before the job is added or looked up, so its finish is not missed (src/jobs/finished-signal.ts).
+  const watcher = wait > 0 ? deps.finished?.watch(jobId) : undefined;
+  try {
+    // A fresh job's finish comes after its add, as a signal the watcher keeps: only a replay's job is read before
+    // waiting, as it may have finished long ago. (A same-key request that added and finished between our lookup and
+    // our add is the one case left to the timeout's read: a wait, never a wrong answer.)
+    let replay = false;
+    if (identity.key && prior === undefined) prior = await readPrior(deps, jobId);
+    if (identity.key && prior) {
+      if (prior.fingerprint !== fingerprint)
         throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
+      // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox).
+      replay = true;
+    } else {
+      const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
+      await enqueue(deps.queues.commands, name, payload, jobId);
+      if (identity.key) {
+        // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours
+        // (the Job returned by add() holds our data either way, so read back what is stored).
+        const stored = await queuedFingerprint(deps, jobId);
+        if (stored && stored.fingerprint !== fingerprint)
+          throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
+      }
     }
-  }
 
-  if (wait > 0) {
-    if (job && deps.queueEvents) {
-      // Resolves or rejects when the job finishes; either way the status read below tells which.
-      await job.waitUntilFinished(deps.queueEvents, wait * 1000).catch(() => undefined);
+    if (wait > 0) {
+      const view = await waitForFinish(deps, jobId, watcher, wait * 1000, replay);
+      if (view && isFinished(view.status)) {
+        c.header('Preference-Applied', `wait=${wait}`);
+        return c.json(view.status, 200);
+      }
     }
-    const view = await readJob(deps, jobId);
-    if (view && isFinished(view.status)) {
-      c.header('Preference-Applied', `wait=${wait}`);
-      return c.json(view.status, 200);
-    }
+  } finally {
+    watcher?.stop();
   }
   c.header('Location', statusUrl);
   return c.json({ jobId, statusUrl, ...extra }, 202);

@@ -1,4 +1,4 @@
-import { QueueEvents, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { sign } from 'hono/jwt';
 import type { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -9,8 +9,8 @@ import { createReadCache, type ReadCache } from '../../src/cache/read-cache.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
-import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { createCommandWorker } from '../../src/jobs/command.worker.js';
+import { announceFinished, FinishedSignals } from '../../src/jobs/finished-signal.js';
 import { createNotificationWorker } from '../../src/jobs/notification.worker.js';
 import { createEmailChannel, type EmailChannel } from '../../src/follow-ups/email.js';
 import { closeQueues, createQueues, type Queues } from '../../src/jobs/queues.js';
@@ -49,6 +49,8 @@ export interface Stack {
   queues: Queues;
   redis: Redis;
   worker?: Worker;
+  /** What `Prefer: wait` waits on (src/jobs/finished-signal.ts). */
+  finished: FinishedSignals;
   /** The notifications worker and its email channel, with `startStack({ notifications: true })`. */
   notificationWorker?: Worker;
   mailer?: EmailChannel;
@@ -114,22 +116,20 @@ export async function startStack(
   const orm = await createOrm(config.db.url, config.db.poolMax);
   const redis = createRedis(config.redis.url, 'api');
   const queues = createQueues(redis, config.queue);
-  const eventsConnection = createRedis(config.redis.url, 'worker');
-  const queueEvents = new QueueEvents(QUEUE_NAMES.commands, { connection: eventsConnection, prefix: config.queue.prefix });
-  // Tests that cut Redis would otherwise get BullMQ's unhandled 'error' printed for every reconnect attempt.
-  queueEvents.on('error', () => {});
-  await queueEvents.waitUntilReady();
+  const finished = new FinishedSignals(createRedis(config.redis.url, 'worker'), config.queue.prefix);
+  await finished.start();
   const workerConnection = createRedis(config.redis.url, 'worker');
   // The same after-commit work as a worker process (src/follow-ups/after-commit.ts).
   const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger });
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
+  if (worker) announceFinished(worker, workerConnection, config.queue.prefix, logger);
   await worker?.waitUntilReady();
   const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
   const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer }) : undefined;
   await notificationWorker?.waitUntilReady();
   const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);
-  const app = createApp({ config, orm, redis, queues, cache, queueEvents, logger });
+  const app = createApp({ config, orm, redis, queues, cache, finished, logger });
 
   async function request(method: string, path: string, r: RequestOpts = {}): Promise<TestResponse> {
     const headers: Record<string, string> = { ...r.headers };
@@ -154,7 +154,7 @@ export async function startStack(
     await worker?.close();
     await notificationWorker?.close();
     mailer?.close();
-    await queueEvents.close();
+    await finished.close();
     await closeQueues(queues);
     // Remove every key this file created (SCAN is fine in tests; never on a request path).
     const keys: string[] = [];
@@ -166,10 +166,10 @@ export async function startStack(
     } while (cursor !== '0');
     if (keys.length) await workerConnection.del(...keys);
     // quit() fails on a connection a test cut; disconnect() always works.
-    await Promise.all([redis, cacheRedis, eventsConnection, workerConnection].map((r) => r.quit().catch(() => r.disconnect())));
+    await Promise.all([redis, cacheRedis, workerConnection].map((r) => r.quit().catch(() => r.disconnect())));
     await orm.close();
     await db.drop();
   }
 
-  return { app, orm, hooks, cache, config, queues, redis, worker, notificationWorker, mailer, request, close };
+  return { app, orm, hooks, cache, config, queues, redis, worker, finished, notificationWorker, mailer, request, close };
 }
