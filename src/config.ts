@@ -65,6 +65,8 @@ const EnvSchema = z
     OUTBOX_RELAY_EVERY_MS: z.coerce.number().int().min(100).default(5000),
     OUTBOX_RELAY_GRACE_MS: z.coerce.number().int().min(0).default(5000),
     OUTBOX_RELAY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+    // how long a worker gathers the published marks of its commands before writing them in one statement
+    OUTBOX_MARK_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(20),
     OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
     OUTBOX_PRUNE_EVERY_MS: z.coerce.number().int().min(1000).default(3_600_000),
     NOTIFICATION_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
@@ -120,6 +122,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       relayEveryMs: env.OUTBOX_RELAY_EVERY_MS,
       relayGraceMs: env.OUTBOX_RELAY_GRACE_MS,
       relayBatch: env.OUTBOX_RELAY_BATCH,
+      markDelayMs: env.OUTBOX_MARK_DELAY_MS,
       retentionSeconds: env.OUTBOX_RETENTION_SECONDS,
       pruneEveryMs: env.OUTBOX_PRUNE_EVERY_MS,
       // The event job itself (notification row + fan-out): retried on transient faults only.

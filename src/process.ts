@@ -12,6 +12,7 @@ import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
+import { PublishMarks } from './follow-ups/outbox.js';
 import { createLogger, type Logger } from './logger.js';
 import { checkEvictionPolicy, createApiCacheRedis, createRedis, whenConnecting } from './redis.js';
 
@@ -77,8 +78,13 @@ function followUpDeps(config: AppConfig, orm: Orm, logger: Logger) {
   const connection = createRedis(config.redis.url, 'worker');
   const queues = createQueues(connection, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
   const cacheRedis = config.redis.cacheUrl === config.redis.url ? connection : createRedis(config.redis.cacheUrl, 'worker');
-  const deps: FollowUpDeps = { config, orm, queues, cacheRedis, logger };
+  const marks = new PublishMarks(orm, config.followUps.markDelayMs, (err, ids) =>
+    logger.warn({ err, rows: ids.length }, 'could not mark outbox rows published; the relay will publish them again'),
+  );
+  const deps: FollowUpDeps = { config, orm, queues, cacheRedis, logger, marks };
   const closers: Closer[] = [
+    // Behind the workers (their last commands' marks), before the ORM.
+    { name: 'outbox-marks', close: () => marks.close() },
     { name: 'producer-queues', close: () => closeQueues(queues) },
     { name: 'producer-redis', close: () => connection.quit() },
   ];

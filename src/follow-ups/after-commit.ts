@@ -6,7 +6,7 @@ import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import type { Queues } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
-import { publishCommitted } from './outbox.js';
+import { publishCommitted, type PublishMarks } from './outbox.js';
 
 export interface FollowUpDeps {
   config: AppConfig;
@@ -15,6 +15,8 @@ export interface FollowUpDeps {
   /** The cache's Redis (CACHE_REDIS_URL). */
   cacheRedis: Redis;
   logger: Logger;
+  /** Where the publish step leaves its published marks (src/follow-ups/outbox.ts); closed by the process. */
+  marks: PublishMarks;
 }
 
 type Step = { name: string; run: (effects: CommandEffects) => Promise<void>; mustSucceed: boolean };

@@ -53,26 +53,79 @@ async function publishLocked(em: EntityManager, deps: OutboxDeps, where: FilterQ
 
 /**
  * After commit: publishes a command's (or sweep's) own outbox rows. The process that wrote them holds them, so it
- * enqueues them with one addBulk and marks them with one guarded UPDATE, without locking: a relay racing it can only
- * enqueue the same job ids, which BullMQ deduplicates. Effects reloaded from the inbox (a redelivered command) carry
- * only ids: those rows are read, locked and published like the relay does. Returns how many it published.
+ * enqueues them with one addBulk and hands their ids to `marks` (one guarded UPDATE for the rows of many commands,
+ * written after the job has moved on), without locking: a relay racing it can only enqueue the same job ids, which
+ * BullMQ deduplicates. Effects reloaded from the inbox (a redelivered command) carry only ids: those rows are read,
+ * locked and published like the relay does. Returns how many it published.
  */
-export async function publishCommitted(deps: OutboxDeps, effects: Pick<CommandEffects, 'outboxIds' | 'events'>): Promise<number> {
+export async function publishCommitted(
+  deps: OutboxDeps & { marks: PublishMarks },
+  effects: Pick<CommandEffects, 'outboxIds' | 'events'>,
+): Promise<number> {
   if (!effects.outboxIds.length) return 0;
   if (effects.events.length !== effects.outboxIds.length) return publishOutbox(deps, effects.outboxIds);
   await deps.queues.notifications.addBulk(effects.events.map((row) => outboxJob(deps.config, row)));
-  await query(deps.orm.em, MARK_PUBLISHED_SQL, [new Date(), [...effects.outboxIds]]);
+  deps.marks.add(effects.outboxIds);
   return effects.events.length;
 }
 
 /**
  * Marks a command's own rows published. The mark is bookkeeping for the relay (the enqueue above is the publish), so
  * its commit does not wait for the WAL flush (`synchronous_commit` off for this one statement's transaction): a mark
- * lost to a Postgres crash only makes the relay enqueue the rows again under the same job ids. The job it belongs
- * to waits for a round trip, not for a disk.
+ * lost to a Postgres crash only makes the relay enqueue the rows again under the same job ids.
  */
 const MARK_PUBLISHED_SQL = `with "async_commit" as (select set_config('synchronous_commit', 'off', true))
   update "outbox" set "published_at" = ? where "id" = any(?::uuid[]) and "published_at" is null and exists (select 1 from "async_commit")`;
+
+/**
+ * The published marks of one process, written together `delayMs` after the first of them, one statement at a time.
+ * Being bookkeeping (above), a mark need not hold up its command: at a light load each command's mark was a
+ * statement and a round trip of its own on the way to "completed" (README → Performance). A mark that is never
+ * written (the process died, Postgres was down) leaves its rows to the relay, which re-enqueues them under the same
+ * job ids once they are `OUTBOX_RELAY_GRACE_MS` old; so the delay must stay well below that grace.
+ * `close()` writes what is pending: call it before the ORM closes.
+ */
+export class PublishMarks {
+  private ids: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly orm: Orm,
+    private readonly delayMs: number,
+    private readonly onError: (err: unknown, ids: readonly string[]) => void,
+  ) {}
+
+  add(ids: readonly string[]): void {
+    this.ids.push(...ids);
+    if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.delayMs);
+  }
+
+  /** Writes the pending marks now (after any write in progress); resolves when they are written or failed. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const ids = this.ids;
+    this.ids = [];
+    if (ids.length)
+      this.writing = this.writing.then(() =>
+        query(this.orm.em, MARK_PUBLISHED_SQL, [new Date(), ids]).then(
+          () => undefined,
+          (err: unknown) => this.onError(err, ids),
+        ),
+      );
+    return this.writing;
+  }
+
+  /** Marks waiting to be written. */
+  get pending(): number {
+    return this.ids.length;
+  }
+
+  close(): Promise<void> {
+    return this.flush();
+  }
+}
 
 /** Publishes the given outbox rows that are still unpublished, locked. Returns how many it published. */
 export async function publishOutbox(deps: OutboxDeps, ids: readonly string[]): Promise<number> {

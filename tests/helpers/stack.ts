@@ -5,6 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, type App } from '../../src/api/app.js';
 import type { CommandHooks } from '../../src/commands/run-command.js';
 import { createCommandHooks } from '../../src/follow-ups/after-commit.js';
+import { PublishMarks } from '../../src/follow-ups/outbox.js';
 import { createReadCache, type ReadCache } from '../../src/cache/read-cache.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
@@ -51,6 +52,8 @@ export interface Stack {
   worker?: Worker;
   /** What `Prefer: wait` waits on (src/jobs/finished-signal.ts). */
   finished: FinishedSignals;
+  /** The published marks of the stack's after-commit step (`flush()` writes them now). */
+  marks: PublishMarks;
   /** The notifications worker and its email channel, with `startStack({ notifications: true })`. */
   notificationWorker?: Worker;
   mailer?: EmailChannel;
@@ -120,7 +123,8 @@ export async function startStack(
   await finished.start();
   const workerConnection = createRedis(config.redis.url, 'worker');
   // The same after-commit work as a worker process (src/follow-ups/after-commit.ts).
-  const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger });
+  const marks = new PublishMarks(orm, config.followUps.markDelayMs, () => {});
+  const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger, marks });
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   if (worker) announceFinished(worker, workerConnection, config.queue.prefix, logger);
   await worker?.waitUntilReady();
@@ -155,6 +159,7 @@ export async function startStack(
     await notificationWorker?.close();
     mailer?.close();
     await finished.close();
+    await marks.close();
     await closeQueues(queues);
     // Remove every key this file created (SCAN is fine in tests; never on a request path).
     const keys: string[] = [];
@@ -171,5 +176,5 @@ export async function startStack(
     await db.drop();
   }
 
-  return { app, orm, hooks, cache, config, queues, redis, worker, finished, notificationWorker, mailer, request, close };
+  return { app, orm, hooks, cache, config, queues, redis, worker, finished, marks, notificationWorker, mailer, request, close };
 }

@@ -224,7 +224,7 @@ describe('after-commit work survives a crash', () => {
     const deadCache = createRedis(url.toString(), 'api');
     try {
       proxy.down();
-      const hooks = createCommandHooks({ config: stack.config, orm: stack.orm, queues: stack.queues, cacheRedis: deadCache, logger: createLogger(stack.config, 'test') });
+      const hooks = createCommandHooks({ config: stack.config, orm: stack.orm, queues: stack.queues, cacheRedis: deadCache, logger: createLogger(stack.config, 'test'), marks: stack.marks });
       const job = confirmJob(`evict-fail-${id}`, id);
       await expect(executeCommand(stack.orm, job, hooks)).rejects.toThrow();
       // The retry (cache reachable again) redoes the eviction from the inbox and completes.

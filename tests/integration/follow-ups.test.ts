@@ -11,7 +11,7 @@ import {
 } from '../../src/db/entities/index.js';
 import { createOrm } from '../../src/db/orm.js';
 import { handleBookingEvent, sendEmail } from '../../src/follow-ups/notification.handlers.js';
-import { publishOutbox, pruneOutbox, relayOutbox } from '../../src/follow-ups/outbox.js';
+import { publishOutbox, pruneOutbox, PublishMarks, relayOutbox } from '../../src/follow-ups/outbox.js';
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
 import { emailRecipientKey, notificationJobId, type BookingEventPayload, type BookingEventType } from '../../src/jobs/catalogue.js';
 import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
@@ -79,11 +79,54 @@ describe('publishing: after commit, and the relay', () => {
   it('publishes a command’s events right after commit with jobId outbox-<id> and marks them published', async () => {
     const { space } = await seedSpace(stack);
     const bookingId = await bookAndWait(member, space.id, 30);
+    // The mark is written shortly after the job completed (with the marks of the commands around it): write it now.
+    await stack.marks.flush();
     const row = await outboxOf(bookingId, 'BOOKING_CREATED');
     expect(row.publishedAt).toBeInstanceOf(Date);
     const job = await stack.queues.notifications.getJob(notificationJobId.event(row.id));
     expect(job).toMatchObject({ id: `outbox-${row.id}`, name: 'BOOKING_CREATED', data: { outboxId: row.id, payload: { bookingId } } });
     expect(job!.id).not.toContain(':');
+  });
+
+  it('published marks of several commands are written by one statement, and a pending one by close()', async () => {
+    const { space } = await seedSpace(stack);
+    const rows = [];
+    for (const hours of [31, 32, 33]) rows.push(await outboxOf(await bookAndWait(member, space.id, hours), 'BOOKING_CREATED'));
+    await stack.marks.flush();
+    // Unmark them, then mark them again through marks that wait a minute unless flushed.
+    await em().nativeUpdate(OutboxSchema, { id: { $in: rows.map((r) => r.id) } }, { publishedAt: null });
+    const errors: unknown[] = [];
+    const marks = new PublishMarks(stack.orm, 60_000, (err) => errors.push(err));
+    marks.add([rows[0]!.id]);
+    marks.add([rows[1]!.id, rows[2]!.id]);
+    expect(marks.pending).toBe(3);
+    expect(await em().count(OutboxSchema, { id: { $in: rows.map((r) => r.id) }, publishedAt: null })).toBe(3);
+    await marks.flush();
+    const marked = await em().find(OutboxSchema, { id: { $in: rows.map((r) => r.id) } });
+    expect(new Set(marked.map((r) => r.publishedAt?.toISOString())).size).toBe(1); // one statement, one timestamp
+    expect(marked.every((r) => r.publishedAt instanceof Date)).toBe(true);
+
+    await em().nativeUpdate(OutboxSchema, { id: rows[0]!.id }, { publishedAt: null });
+    marks.add([rows[0]!.id]);
+    await marks.close();
+    expect((await em().findOneOrFail(OutboxSchema, rows[0]!.id)).publishedAt).toBeInstanceOf(Date);
+    expect(errors).toEqual([]);
+  });
+
+  it('a mark that cannot be written is reported, never thrown: its rows stay for the relay', async () => {
+    const { space } = await seedSpace(stack);
+    const row = await outboxOf(await bookAndWait(member, space.id, 34), 'BOOKING_CREATED');
+    await stack.marks.flush();
+    await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
+    const failed: (readonly string[])[] = [];
+    const marks = new PublishMarks(stack.orm, 60_000, (_err, ids) => failed.push(ids));
+    marks.add(['not-a-uuid', row.id]); // the whole statement fails on the cast
+    await marks.flush();
+    expect(failed).toEqual([['not-a-uuid', row.id]]);
+    expect((await em().findOneOrFail(OutboxSchema, row.id)).publishedAt).toBeNull();
+    const later = new Date(row.createdAt.getTime() + stack.config.followUps.relayGraceMs + 1000);
+    expect(await relayOutbox(outboxDeps(), later)).toBeGreaterThanOrEqual(1);
+    expect((await em().findOneOrFail(OutboxSchema, row.id)).publishedAt).toBeInstanceOf(Date);
   });
 
   it('the worker dies after commit, before publishing: the relay delivers the event (and not before its grace period)', async () => {

@@ -59,7 +59,8 @@ describe('group commit of booking creates', () => {
       expect(inbox).toMatchObject({ outcome: 'completed', result: outcomes[i]!.outcome === 'completed' ? outcomes[i]!.result : null });
       expect(inbox.effects?.bookingIds).toEqual([bookingId]);
       expect(await em().count(BookingEventSchema, { bookingId })).toBe(1);
-      // The shared after-commit step published every member's event (one addBulk) and marked it published.
+      // The shared after-commit step published every member's event (one addBulk) and left the marks to be written.
+      await stack.marks.flush();
       const [event] = await em().find(OutboxSchema, { aggregateId: bookingId });
       expect(event!.publishedAt).not.toBeNull();
       expect(await stack.queues.notifications.getJob(notificationJobId.event(event!.id))).toBeDefined();
@@ -165,6 +166,7 @@ describe('group commit of booking creates', () => {
     const retry = new GroupCommit(stack.orm, stack.hooks, 10);
     const outcomes = await Promise.all(jobs.map(({ job }) => retry.execute(job)));
     for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed', replayed: true });
+    await stack.marks.flush();
     for (const { bookingId } of jobs) expect((await em().findOneOrFail(OutboxSchema, { aggregateId: bookingId })).publishedAt).not.toBeNull();
   });
 
@@ -178,6 +180,7 @@ describe('group commit of booking creates', () => {
     expect(runner.stats).toMatchObject({ groups: 1, grouped: 2 });
     for (const o of outcomes) expect(o).toMatchObject({ outcome: 'completed' });
 
+    await stack.marks.flush(); // both published, both marked
     // Every column of every row, but for what differs between two creates (ids, times, the slot).
     const rows = async (bookingId: string, jobId: string) => {
       const q = async (table: string, where: string, arg: string, order = 'id') =>
