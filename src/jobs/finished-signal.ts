@@ -102,7 +102,7 @@ export class FinishedSignals {
     };
   }
 
-  /** Requests waiting now (for tests and shutdown logs). */
+  /** Requests waiting now (tests check that every wait let go of its watcher). */
   get waiting(): number {
     let n = 0;
     for (const set of this.watchers.values()) n += set.size;
