@@ -24,6 +24,12 @@ describe('config', () => {
     );
   });
 
+  it('the outbox mark delay: 20 ms by default, 0–1000 ms, refused otherwise', () => {
+    expect(loadConfig({}).followUps.markDelayMs).toBe(20);
+    expect(loadConfig({ OUTBOX_MARK_DELAY_MS: '0' }).followUps.markDelayMs).toBe(0);
+    for (const bad of ['-1', '1001', 'soon', '2.5']) expect(() => loadConfig({ OUTBOX_MARK_DELAY_MS: bad })).toThrow(/OUTBOX_MARK_DELAY_MS/);
+  });
+
   it('production refuses the development secrets', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/);
     const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'pw' });
