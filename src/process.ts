@@ -6,7 +6,7 @@ import { loadConfig, type AppConfig } from './config.js';
 import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
-import { announceFinished, FinishedSignals } from './jobs/finished-signal.js';
+import { FinishedSignals } from './jobs/finished-signal.js';
 import { createNotificationWorker } from './jobs/notification.worker.js';
 import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
@@ -96,7 +96,6 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const connection = createRedis(config.redis.url, 'worker');
   const followUps = followUpDeps(config, orm, logger);
   const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
-  announceFinished(worker, followUps.connection, config.queue.prefix, logger);
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
   const mailer = createEmailChannel(config, logger);
   const notifications = createNotificationWorker({ orm, connection, config, logger, queues: followUps.deps.queues, mailer });

@@ -6,6 +6,7 @@ import { GroupCommit } from '../commands/group-commit.js';
 import { recordExhausted, type CommandHooks } from '../commands/run-command.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
+import { announceFinished } from './finished-signal.js';
 import { instrumented } from './instrument.js';
 import { redeliveryOptions } from './queues.js';
 
@@ -21,7 +22,7 @@ export interface CommandWorkerDeps {
 /**
  * The booking-commands worker: one BullMQ Worker for the queue, dispatching on job name through the command
  * runner. A refusal fails the job at once (UnrecoverableError, message `code: text`); anything else is thrown
- * to be retried with backoff.
+ * to be retried with backoff. Each finished job is announced to the web processes (src/jobs/finished-signal.ts).
  */
 export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   const log = deps.logger.child({ queue: QUEUE_NAMES.commands });
@@ -54,5 +55,7 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
       );
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
+  // What `Prefer: wait` waits on, wherever a command worker runs.
+  announceFinished(worker, deps.connection, deps.config.queue.prefix, log);
   return worker;
 }

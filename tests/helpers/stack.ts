@@ -11,7 +11,7 @@ import { loadConfig, type AppConfig } from '../../src/config.js';
 import { createOrm, type Orm } from '../../src/db/orm.js';
 import type { Role } from '../../src/db/entities/index.js';
 import { createCommandWorker } from '../../src/jobs/command.worker.js';
-import { announceFinished, FinishedSignals } from '../../src/jobs/finished-signal.js';
+import { FinishedSignals } from '../../src/jobs/finished-signal.js';
 import { createNotificationWorker } from '../../src/jobs/notification.worker.js';
 import { createEmailChannel, type EmailChannel } from '../../src/follow-ups/email.js';
 import { closeQueues, createQueues, type Queues } from '../../src/jobs/queues.js';
@@ -126,7 +126,6 @@ export async function startStack(
   const marks = new PublishMarks(orm, config.followUps.markDelayMs, () => {});
   const hooks = createCommandHooks({ config, orm, queues, cacheRedis: workerConnection, logger, marks });
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
-  if (worker) announceFinished(worker, workerConnection, config.queue.prefix, logger);
   await worker?.waitUntilReady();
   const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
   const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer }) : undefined;
