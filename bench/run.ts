@@ -104,6 +104,16 @@ async function startWorker(env: BenchEnv, i: number, nodeArgs: string[]) {
 }
 
 /**
+ * The scheduler process, as the Procfile runs it beside web and worker: its maintenance jobs (sweeps, outbox relay,
+ * the table statistics of src/maintenance/table-stats.ts) run during the figures as they would in production.
+ */
+async function startScheduler(env: BenchEnv) {
+  const child = new Child('scheduler', 'workers/scheduler.ts', serviceEnv(env), procfileNodeArgs('scheduler'));
+  await child.waitForLine(/scheduler started/);
+  return child;
+}
+
+/**
  * Warm-up of every contender, then `runs` rounds in which each contender runs once, in order: results per name.
  */
 async function interleaved<K extends string, T>(
@@ -173,7 +183,7 @@ async function main() {
     const cq = new CommandQueue(env);
     await cq.queue.pause();
 
-    // Every process at once: the service's web and worker(s), and the bare baselines (the web with the cache off joins at figure 4).
+    // Every process at once: the service's web, worker(s) and scheduler, and the bare baselines (the web with the cache off joins at figure 4).
     log('starting processes');
     const basePort = await freePort();
     const baseEnv = { REDIS_URL: env.redisUrl, DATABASE_URL: env.dbUrl, QUEUE_PREFIX: env.prefix, PORT: String(basePort), CONCURRENCY: String(BASELINE_CONCURRENCY) };
@@ -182,9 +192,10 @@ async function main() {
       await c.waitForLine(ready);
       return c;
     };
-    const [api, workerProcs, baseWeb, baseWorker] = await Promise.all([
+    const [api, workerProcs, , baseWeb, baseWorker] = await Promise.all([
       startApi(env, 'web', {}, profArgs('web')),
       Promise.all(Array.from({ length: workerCount }, (_, i) => startWorker(env, i, profArgs(`worker-${i}`)))),
+      startScheduler(env),
       baseline('web', /baseline web listening/),
       baseline('worker', /baseline worker started/),
     ]);

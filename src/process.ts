@@ -114,7 +114,7 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
 async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const connection = createRedis(config.redis.url, 'worker');
   const followUps = followUpDeps(config, orm, logger);
-  await registerSchedulers(followUps.deps.queues.maintenance, undefined, config.followUps);
+  await registerSchedulers(followUps.deps.queues.maintenance, undefined, config.followUps, config.maintenance.tableStatsEveryMs);
   const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps), queues: followUps.deps.queues });
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [

@@ -37,7 +37,7 @@ export interface InboxRow {
  * lookup whose space exists, numbered by its place in the arrays. The joins are inner where the foreign key
  * guarantees the row (workspace), left for the inbox (a job id, or null when not asked for, matches at most one row).
  */
-const BOOKABLE_SPACES: Statement = {
+export const BOOKABLE_SPACES: Statement = {
   name: 'api_bookable_spaces',
   text:
     'select q.n::int as n, s.id, s.workspace_id, s.active, s.capacity, w.timezone, pc.id is not null as inbox_found, pc.fingerprint as inbox_fingerprint ' +

@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { CART_SWEEP_NAMES, isCartSweepName, runCartSweep } from '../maintenance/cart-sweeps.js';
 import { recordLastSuccess } from '../maintenance/last-success.js';
 import { runSweep, SWEEPS, type SweepName } from '../maintenance/sweeps.js';
+import { analyzeStaleTables } from '../maintenance/table-stats.js';
 import { sweepLastSuccess } from '../metrics.js';
 import { QUEUE_NAMES } from './catalogue.js';
 import { instrumented } from './instrument.js';
@@ -19,16 +20,26 @@ export const OUTBOX_JOBS = ['outbox.relay', 'outbox.prune'] as const;
 export type OutboxJobName = (typeof OUTBOX_JOBS)[number];
 const isOutboxJob = (name: string): name is OutboxJobName => (OUTBOX_JOBS as readonly string[]).includes(name);
 
+/** Planner statistics of the tables autovacuum leaves alone (src/maintenance/table-stats.ts), every TABLE_STATS_EVERY_MS. */
+export const TABLE_STATS_JOB = 'tables.analyze';
+
 /**
- * Registers the sweeps and, given the follow-ups config, the outbox relay and pruning as BullMQ job schedulers;
- * upsert makes this idempotent across restarts and deploys.
+ * Registers the sweeps and, given the follow-ups config, the outbox relay and pruning as BullMQ job schedulers, and,
+ * given its interval (0: none), the table statistics sweep; upsert makes this idempotent across restarts and deploys.
  */
-export async function registerSchedulers(maintenance: Queue, everyMs = SWEEP_EVERY_MS, followUps?: AppConfig['followUps']): Promise<void> {
+export async function registerSchedulers(
+  maintenance: Queue,
+  everyMs = SWEEP_EVERY_MS,
+  followUps?: AppConfig['followUps'],
+  tableStatsEveryMs = 0,
+): Promise<void> {
   const opts = { removeOnComplete: 100, removeOnFail: 500 };
   for (const name of Object.keys(SWEEPS) as SweepName[]) {
     await maintenance.upsertJobScheduler(name, { every: everyMs }, { name, opts });
   }
   for (const name of CART_SWEEP_NAMES) await maintenance.upsertJobScheduler(name, { every: everyMs }, { name, opts });
+  if (tableStatsEveryMs > 0) await maintenance.upsertJobScheduler(TABLE_STATS_JOB, { every: tableStatsEveryMs }, { name: TABLE_STATS_JOB, opts });
+  else await maintenance.removeJobScheduler(TABLE_STATS_JOB);
   if (!followUps) return;
   const every: Record<OutboxJobName, number> = { 'outbox.relay': followUps.relayEveryMs, 'outbox.prune': followUps.pruneEveryMs };
   for (const name of OUTBOX_JOBS) await maintenance.upsertJobScheduler(name, { every: every[name] }, { name, opts });
@@ -65,6 +76,11 @@ export function createMaintenanceWorker(deps: MaintenanceWorkerDeps): Worker {
       const result = await runOutboxJob(deps, job.name);
       if (Object.values(result).some(Boolean)) jobLog.info(result, 'outbox upkeep');
       return result;
+    }
+    if (job.name === TABLE_STATS_JOB) {
+      const analyzed = await analyzeStaleTables(deps.orm);
+      if (analyzed.length) jobLog.info({ analyzed }, 'analyzed tables autovacuum leaves alone');
+      return { analyzed };
     }
     if (isCartSweepName(job.name)) {
       const swept = await runCartSweep(deps.orm, job.name, new Date(), deps.config, deps.hooks);

@@ -30,6 +30,13 @@ describe('config', () => {
     for (const bad of ['-1', '1001', 'soon', '2.5']) expect(() => loadConfig({ OUTBOX_MARK_DELAY_MS: bad })).toThrow(/OUTBOX_MARK_DELAY_MS/);
   });
 
+  it('the table statistics sweep: every 60 s by default, 0 for never, else at least 1 s', () => {
+    expect(loadConfig({}).maintenance.tableStatsEveryMs).toBe(60_000);
+    expect(loadConfig({ TABLE_STATS_EVERY_MS: '0' }).maintenance.tableStatsEveryMs).toBe(0);
+    expect(loadConfig({ TABLE_STATS_EVERY_MS: '1000' }).maintenance.tableStatsEveryMs).toBe(1000);
+    for (const bad of ['-1', '999', 'often', '1500.5']) expect(() => loadConfig({ TABLE_STATS_EVERY_MS: bad })).toThrow(/TABLE_STATS_EVERY_MS/);
+  });
+
   it('production refuses the development secrets', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/);
     const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'pw' });
