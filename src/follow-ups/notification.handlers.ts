@@ -143,8 +143,14 @@ const EMAIL_CLAIM_SQL = `insert into "email_sends" ("id", "outbox_id", "recipien
        or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ?))
   returning "id", "outbox_id", "recipient", "attempts"`;
 
-const EMAIL_SENT_SQL = `update "email_sends" e set "status" = 'sent', "sent_at" = now(), "message_id" = s."messageId"
-  from jsonb_to_recordset(?::jsonb) as s("id" uuid, "messageId" text) where e."id" = s."id"`;
+/**
+ * The rows by `id = any(…)`, each one's message id picked from the parallel array: the primary key finds them. Joined
+ * to a recordset instead, the planner counts on its default 100 rows and hashes them against a scan of the whole
+ * table for as long as that looks cheaper than 100 index probes: still at 6,000 rows (0.5–1 ms per statement in the
+ * plans of `npm run bench`, growing with the table), no longer at 100,000.
+ */
+export const EMAIL_SENT_SQL = `update "email_sends" set "status" = 'sent', "sent_at" = now(), "message_id" = (?::text[])[array_position(?::uuid[], "id")]
+  where "id" = any(?::uuid[])`;
 
 type EmailClaim = { outboxId: string; recipient: string; eventType: BookingEventType };
 const emailKey = (outboxId: string, recipient: string) => `${outboxId.toLowerCase()} ${recipient}`;
@@ -180,7 +186,8 @@ function createStatements(orm: Orm) {
     ),
     sent: new Coalescer<{ id: string; messageId: string }, void>(
       async (sends) => {
-        await query(orm.em, EMAIL_SENT_SQL, [JSON.stringify(sends)]);
+        const ids = sends.map((s) => s.id);
+        await query(orm.em, EMAIL_SENT_SQL, [sends.map((s) => s.messageId), ids, ids]);
         return sends.map(() => undefined);
       },
       { name: 'email-sent', maxBatch: 50, key: (s) => s.id },

@@ -1,0 +1,54 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EMAIL_SENT_SQL } from '../../src/follow-ups/notification.handlers.js';
+import { MARK_PUBLISHED_SQL } from '../../src/follow-ups/outbox.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+/**
+ * Plans of the hot follow-up writes, as Postgres runs them: named prepared statements with a generic plan
+ * (src/db/sql.ts). Each finds its rows through the primary key on a table with thousands of rows and fresh statistics,
+ * where a join to a recordset of the same ids was planned as a scan of the whole table.
+ */
+let stack: Stack;
+let client: pg.Client;
+
+beforeAll(async () => {
+  stack = await startStack({ worker: false });
+  client = new pg.Client({ connectionString: stack.config.db.url });
+  await client.connect();
+  await client.query(`insert into email_sends (id, outbox_id, recipient, event_type, status, attempts, created_at)
+    select gen_random_uuid(), gen_random_uuid(), 'r' || g || '@example.com', 'BOOKING_CREATED', 'sending', 1, now() from generate_series(1, 6000) g`);
+  // Outbox rows as commands leave them: written unpublished, then marked (the partial index of unpublished rows
+  // keeps their dead entries until a VACUUM), then counted by an ANALYZE that sees none unpublished.
+  await client.query(`insert into outbox (id, event_type, aggregate_id, payload, created_at, published_at, attempts)
+    select gen_random_uuid(), 'BOOKING_CREATED', gen_random_uuid(), '{}', now(), null, 0 from generate_series(1, 6000) g`);
+  await client.query('update outbox set published_at = now()');
+  await client.query('analyze email_sends, outbox');
+  await client.query('set plan_cache_mode = force_generic_plan');
+});
+afterAll(async () => {
+  await client?.end();
+  await stack?.close();
+});
+
+/** The statement's `?` as `$1…$n`, prepared, and its plan for `args`. */
+async function genericPlan(name: string, sql: string, types: string[], args: string): Promise<string> {
+  let n = 0;
+  await client.query(`prepare ${name}(${types.join(', ')}) as ${sql.replace(/\?/g, () => `$${++n}`)}`);
+  const rows = (await client.query<{ 'QUERY PLAN': string }>(`explain execute ${name}${args}`)).rows;
+  return rows.map((r) => r['QUERY PLAN']).join('\n');
+}
+
+describe('hot follow-up writes use the primary key', () => {
+  it('recording emails sent', async () => {
+    const plan = await genericPlan('sent', EMAIL_SENT_SQL, ['text[]', 'uuid[]', 'uuid[]'], `(array['m'], array[gen_random_uuid()], array[gen_random_uuid()])`);
+    expect(plan).toMatch(/email_sends_pkey/);
+    expect(plan).not.toMatch(/Seq Scan on email_sends/);
+  });
+
+  it('marking outbox rows published', async () => {
+    const plan = await genericPlan('marks', MARK_PUBLISHED_SQL, ['timestamptz', 'uuid[]'], `(now(), array[gen_random_uuid()])`);
+    expect(plan).toMatch(/outbox_pkey/);
+    expect(plan).not.toMatch(/outbox_unpublished_index|Seq Scan on outbox/);
+  });
+});
