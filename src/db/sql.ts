@@ -24,7 +24,9 @@ function columnOf(meta: EntityMetadata, name: string): EntityProperty & { fieldN
   return prop as EntityProperty & { fieldNames: string[]; columnTypes: string[] };
 }
 
-const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
+/** An SQL identifier in double quotes. */
+export const quoteIdentifier = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
+const quote = quoteIdentifier;
 
 /**
  * Runs one statement with `?` bindings sent as parameters (not inlined into the text; a JS array binds as one

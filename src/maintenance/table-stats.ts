@@ -1,4 +1,5 @@
 import type { Orm } from '../db/orm.js';
+import { quoteIdentifier } from '../db/sql.js';
 
 /**
  * `tables.analyze`: keeps the planner statistics of the service's tables fresh where autovacuum does not.
@@ -7,8 +8,9 @@ import type { Orm } from '../db/orm.js';
  * statement's generic plan per connection until something invalidates it, ANALYZE for one. A table that has never been
  * analyzed is planned from its size at that moment, so a plan made while the inbox, the claims or `email_sends` were
  * a few pages long (a fresh deploy, every test and bench database) stays a sequential scan as the table grows. With
- * autovacuum off nothing ever replans it: measured at figure 3's load (200 creates/s, `npm run bench`), Postgres' CPU
- * per command rose from 4.1 to 5.6 ms within three 5 s runs, where one ANALYZE brought it to 2.6–3.1 ms.
+ * autovacuum off nothing ever replans it. Measured with figure 3's load of `npm run bench` alone (200 creates/s, after
+ * a 60 s warm-up), Postgres' CPU per command rose from 4.1 to 5.6 ms over three 5 s runs; with one ANALYZE after the
+ * warm-up it stayed at 2.5–3.2 ms.
  *
  * So the sweep does what autovacuum's analyze would, by its default rule, for the tables autovacuum leaves alone (the
  * server's `autovacuum` off, or a table's `autovacuum_enabled = false`). Where autovacuum runs it does nothing.
@@ -46,11 +48,9 @@ export async function readTableActivity(orm: Orm): Promise<TableActivity[]> {
   return orm.em.getConnection().execute<TableActivity[]>(ACTIVITY_SQL, [], 'all');
 }
 
-const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
-
 /** One run of the sweep: the tables it analyzed (none where autovacuum does the work). */
 export async function analyzeStaleTables(orm: Orm, rule = ANALYZE_RULE): Promise<string[]> {
   const due = tablesToAnalyze(await readTableActivity(orm), rule);
-  if (due.length) await orm.em.getConnection().execute(`analyze (skip_locked) ${due.map(quote).join(', ')}`, [], 'run');
+  if (due.length) await orm.em.getConnection().execute(`analyze (skip_locked) ${due.map(quoteIdentifier).join(', ')}`, [], 'run');
   return due;
 }
