@@ -50,3 +50,14 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
     },
   };
 }
+
+/** Runs `f` on a connection of its own to `url`, closed afterwards (a closed backend has reported its row counts). */
+export async function withDb<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await f(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -5,6 +5,7 @@ import { createMaintenanceWorker, registerSchedulers, TABLE_STATS_JOB } from '..
 import { createLogger } from '../../src/logger.js';
 import { analyzeStaleTables, readTableActivity } from '../../src/maintenance/table-stats.js';
 import { createRedis } from '../../src/redis.js';
+import { withDb } from '../helpers/db.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 /**
@@ -21,16 +22,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.close());
 
-async function withClient<T>(run: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: dbUrl });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    // A backend reports its row counts to the statistics at the latest when it exits.
-    await client.end();
-  }
-}
+// A backend reports its row counts to the statistics at the latest when it exits: hence a connection per step.
+const withClient = <T>(run: (c: pg.Client) => Promise<T>) => withDb(dbUrl, run);
 
 /** Inserts `n` finished commands into the inbox, on a connection of its own (closed, so its counts are reported). */
 const fillInbox = (n: number, tag: string) =>

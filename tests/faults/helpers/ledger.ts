@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Stack, TestResponse } from '../../helpers/stack.js';
-import { PG_BASE } from '../../helpers/db.js';
+import { PG_BASE, withDb } from '../../helpers/db.js';
 
 /**
  * The ledger of a fault scenario: every command the API accepted (202), and the check that compares it with what
@@ -29,16 +29,6 @@ export function directDbUrl(stack: Stack): string {
   url.hostname = base.hostname;
   url.port = base.port || '5432';
   return url.toString();
-}
-
-export async function withDb<T>(url: string, f: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await f(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** The job id of a command answer (202, or 200 with Prefer: wait). */
