@@ -3,8 +3,9 @@
  * can share the queue's Redis (which must run `noeviction`).
  *
  * Generations (`gen:*`) are counters bumped after every commit that touches what they cover. List and
- * availability keys embed the generation, so a bump makes old entries unreachable without any SCAN/KEYS;
- * a booking's detail key is deleted and its generation bumped.
+ * availability values are stamped with the generation they were stored under, so a bump makes old entries
+ * unreadable without any SCAN/KEYS (the next store replaces them); a booking's detail key is deleted and its
+ * generation bumped.
  */
 export type Keyspace = 'booking' | 'bookings' | 'availability';
 
@@ -21,18 +22,22 @@ export interface CacheSlot {
   keyspace: Keyspace;
   genKey: string;
   valueKey: string;
-  /** true: the value key is suffixed with the generation (lists); false: it is deleted on change (detail). */
-  versioned: boolean;
+  /**
+   * true: the value is stamped with the generation it was stored under, and read only under that one (lists);
+   * false: the value is deleted on change (detail).
+   */
+  stamped: boolean;
 }
 
 export const slots = {
-  bookingDetail: (id: string): CacheSlot => ({ keyspace: 'booking', genKey: gen.booking(id), valueKey: `booking:${id}`, versioned: false }),
+  bookingDetail: (id: string): CacheSlot => ({ keyspace: 'booking', genKey: gen.booking(id), valueKey: `booking:${id}`, stamped: false }),
 
   /**
-   * A member's own list, or a staff list (scoped to a workspace when filtered by one). The value is the page's total
-   * and its items' JSON (see pageCodec in the list route's serializers); `bookings:page:` names that shape, so a
-   * process of a release that stored another (`{items, total}` under `bookings:`, `[items JSON, total]` under
-   * `bookings:json:`) never reads it, nor this one theirs: lists are evicted by their generation, whatever the name.
+   * A member's own list, or a staff list (scoped to a workspace when filtered by one), per query (page and page size
+   * included). The value is the response body as sent; `bookings:body:` names that shape, so a process of a release
+   * that stored another (`{items, total}` under `bookings:`, `[items JSON, total]` under `bookings:json:`, total and
+   * items under `bookings:page:`, each under a key suffixed by its generation) never reads it, nor this one theirs:
+   * lists are evicted by their generation, whatever the name.
    */
   bookingList: (scope: { userId: string } | { staff: true; workspaceId?: string | undefined }, query: Record<string, unknown>): CacheSlot => {
     const q = Object.keys(query)
@@ -40,16 +45,17 @@ export const slots = {
       .filter((k) => query[k] !== undefined)
       .map((k) => `${k}=${encodeURIComponent(String(query[k]))}`)
       .join('&');
-    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:page:user:${scope.userId}:${q}`, versioned: true };
+    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:body:user:${scope.userId}:${q}`, stamped: true };
     const genKey = scope.workspaceId ? gen.workspace(scope.workspaceId) : gen.all();
-    return { keyspace: 'bookings', genKey, valueKey: `bookings:page:staff:${q}`, versioned: true };
+    return { keyspace: 'bookings', genKey, valueKey: `bookings:body:staff:${q}`, stamped: true };
   },
 
   availability: (spaceId: string, from: string, to: string): CacheSlot => ({
     keyspace: 'availability',
     genKey: gen.space(spaceId),
+    // Stamped since the release whose keys were suffixed with the generation (`…:g<n>`), which it never reads.
     valueKey: `availability:${spaceId}:${from}:${to}`,
-    versioned: true,
+    stamped: true,
   }),
 };
 

@@ -10,46 +10,35 @@ import { cachePrefix, gen, type CacheSlot } from './keys.js';
  *
  * Why generations and not just DEL: a reader that missed, read Postgres, and was slow could otherwise SET the old
  * value back after a worker committed and deleted the key. So a reader observes the slot's generation *before*
- * its database read (atomically with the lookup), and the store succeeds only if the generation is unchanged
- * (atomically, in Lua). Workers bump generations after commit; a bump between the reader's lookup and its store
- * makes the store a no-op. List keys embed the generation, so a bump also makes every old list page unreachable
- * without SCAN. Generation keys outlive every value stored under them (their TTL is refreshed on each store).
+ * its database read (atomically with the lookup: one MGET of the generation and the value), and the store succeeds
+ * only if the generation is unchanged (atomically, in Lua). Workers bump generations after commit; a bump between
+ * the reader's lookup and its store makes the store a no-op. A list's value carries the generation it was stored
+ * under (a stamp line before it), and a value whose stamp is not the current generation is a miss: a bump makes
+ * every old list page unreadable without SCAN, and the next store replaces it. Generation keys outlive every value
+ * stored under them (their TTL is refreshed on each store, to twice the values').
  *
  * Every Redis failure degrades to Postgres and is counted; a cache error never fails a read.
  */
 /**
- * Many slots' lookups in one round trip. KEYS: generation and value key of each slot in turn; ARGV[i] = '1' when
- * slot i's value key is suffixed with its generation (lists). Answers each slot's generation and value in turn.
+ * Stores `value` under KEYS[2] if the generation KEYS[1] is still ARGV[1] (a missing generation is '0', created on
+ * the first store). ARGV: generation, value, value TTL, generation TTL.
  */
-const LOOKUP_MANY = `
-local out = {}
-for i = 1, #ARGV do
-  local g = redis.call('GET', KEYS[2 * i - 1]) or '0'
-  local k = KEYS[2 * i]
-  if ARGV[i] == '1' then k = k .. ':g' .. g end
-  out[2 * i - 1] = g
-  out[2 * i] = redis.call('GET', k)
-end
-return out`;
-
 const STORE = `
 local cur = redis.call('GET', KEYS[1])
 if cur == false then
-  if ARGV[2] ~= '0' then return 0 end
-  redis.call('SET', KEYS[1], '0', 'EX', ARGV[5], 'NX')
-elseif cur ~= ARGV[2] then
+  if ARGV[1] ~= '0' then return 0 end
+  redis.call('SET', KEYS[1], '0', 'EX', ARGV[4], 'NX')
+elseif cur ~= ARGV[1] then
   return 0
 end
-local k = KEYS[2]
-if ARGV[1] == '1' then k = k .. ':g' .. ARGV[2] end
-redis.call('SET', k, ARGV[3], 'EX', ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1`;
 
+const NEWLINE = 0x0a;
+
 type CacheCommands = {
-  /** numberOfKeys first (two per slot), then the keys, then one versioned flag per slot. */
-  cacheLookupManyBuffer(numberOfKeys: number, ...keysThenFlags: string[]): Promise<(Buffer | null)[]>;
-  cacheStore(genKey: string, valueKey: string, versioned: string, generation: string, value: string | Buffer, ttl: number, genTtl: number): Promise<number>;
+  cacheStore(genKey: string, valueKey: string, generation: string, value: string | Buffer, ttl: number, genTtl: number): Promise<number>;
 };
 
 /**
@@ -63,7 +52,7 @@ export interface CacheCodec<T> {
 }
 const JSON_CODEC: CacheCodec<never> = { encode: (v) => JSON.stringify(v), decode: (raw) => JSON.parse(raw.toString()) as never };
 
-type Lookup = { genKey: string; valueKey: string; versioned: boolean };
+type Lookup = { genKey: string; valueKey: string; stamped: boolean };
 /** A slot's generation and cached value, or the error of the round trip that should have read them. */
 type Found = { generation: string; cached: Buffer | null } | { error: unknown };
 
@@ -71,21 +60,22 @@ export class ReadCache {
   private readonly client: Redis & CacheCommands;
   private readonly genTtl: number;
   /**
-   * The lookups of the requests served in one event-loop turn go to Redis together (src/batch.ts): a socket write
-   * per lookup, each waking Redis, was the largest share of a cached read's CPU in the API (a quarter of it, by
-   * --cpu-prof at 50 connections). ioredis' auto-pipelining did not do this: it groups the commands of one tick, and
-   * Node runs the ticks queued by each socket's data before reading the next socket, so requests never shared one.
-   * A batch of unversioned slots only (details) is one MGET, which reads each pair atomically and costs Redis less
-   * than the script.
+   * The lookups of the requests served in one event-loop turn go to Redis together, as one MGET of each slot's
+   * generation and value (src/batch.ts): a socket write per lookup, each waking Redis, was the largest share of a
+   * cached read's CPU in the API (a quarter of it, by --cpu-prof at 50 connections). ioredis' auto-pipelining did not
+   * do this: it groups the commands of one tick, and Node runs the ticks queued by each socket's data before reading
+   * the next socket, so requests never shared one. MGET reads each pair atomically; lists' generations are compared
+   * with their values' stamps here, not in a script (a script per batch cost Redis three times an MGET's CPU).
    * A failed round trip answers its error to each lookup (no retry alone: a connection's failure is every lookup's).
    */
   private readonly lookups = new Batcher<Lookup, Found>(async (items) => {
     try {
-      const keys = items.flatMap((l) => [l.genKey, l.valueKey]);
-      const flat = items.some((l) => l.versioned)
-        ? await this.client.cacheLookupManyBuffer(keys.length, ...keys, ...items.map((l) => (l.versioned ? '1' : '0')))
-        : ((await this.client.mgetBuffer(keys)) as (Buffer | null)[]);
-      return items.map((_, i) => ({ generation: flat[2 * i]?.toString('latin1') ?? '0', cached: flat[2 * i + 1] ?? null }));
+      const flat = (await this.client.mgetBuffer(items.flatMap((l) => [l.genKey, l.valueKey]))) as (Buffer | null)[];
+      return items.map((l, i) => {
+        const generation = flat[2 * i]?.toString('latin1') ?? '0';
+        const raw = flat[2 * i + 1] ?? null;
+        return { generation, cached: raw && l.stamped ? unstamp(raw, generation) : raw };
+      });
     } catch (error) {
       return items.map(() => ({ error }));
     }
@@ -98,7 +88,6 @@ export class ReadCache {
     /** false: reads go straight to Postgres (CACHE_ENABLED=false); eviction still runs, so turning it on is safe. */
     private readonly enabled = true,
   ) {
-    redis.defineCommand('cacheLookupMany', { lua: LOOKUP_MANY });
     redis.defineCommand('cacheStore', { numberOfKeys: 2, lua: STORE });
     this.client = redis as Redis & CacheCommands;
     this.genTtl = ttlSeconds * 2;
@@ -112,9 +101,8 @@ export class ReadCache {
     if (!this.enabled) return load();
     const genKey = this.prefix + slot.genKey;
     const valueKey = this.prefix + slot.valueKey;
-    const versioned = slot.versioned ? '1' : '0';
     let observed: string | undefined;
-    const found = await this.lookups.load({ genKey, valueKey, versioned: slot.versioned });
+    const found = await this.lookups.load({ genKey, valueKey, stamped: slot.stamped });
     const lookupFailed = () => {
       cacheRequests.inc({ keyspace: slot.keyspace, result: 'error' });
       cacheErrors.inc({ op: 'lookup' });
@@ -141,7 +129,8 @@ export class ReadCache {
     const value = await load();
     if (value !== null && observed !== undefined) {
       try {
-        const stored = await this.client.cacheStore(genKey, valueKey, versioned, observed, codec.encode(value), this.ttlSeconds, this.genTtl);
+        const encoded = codec.encode(value);
+        const stored = await this.client.cacheStore(genKey, valueKey, observed, slot.stamped ? stamp(observed, encoded) : encoded, this.ttlSeconds, this.genTtl);
         if (!stored) cacheStoresSkipped.inc({ keyspace: slot.keyspace });
       } catch {
         cacheErrors.inc({ op: 'store' });
@@ -174,6 +163,15 @@ export class ReadCache {
     cacheEvictions.inc({ kind: 'booking' }, effects.bookingIds.size);
     cacheEvictions.inc({ kind: 'generation' }, effects.userIds.size + effects.workspaceIds.size + effects.spaceIds.size + effects.bookingIds.size + 1);
   }
+}
+
+/** A stamped value: the generation it was stored under, a newline, the value. */
+const stamp = (generation: string, value: string | Buffer) => Buffer.concat([Buffer.from(`${generation}\n`, 'latin1'), typeof value === 'string' ? Buffer.from(value) : value]);
+
+/** The value of a stamped entry if its stamp is `generation`; null (a miss) if it was stored under another. */
+function unstamp(raw: Buffer, generation: string): Buffer | null {
+  const nl = raw.indexOf(NEWLINE);
+  return nl === generation.length && raw.toString('latin1', 0, nl) === generation ? raw.subarray(nl + 1) : null;
 }
 
 /** The cache as configured: its key prefix, TTL and on/off switch, on the given connection (CACHE_REDIS_URL). */

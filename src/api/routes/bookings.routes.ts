@@ -7,7 +7,7 @@ import type { CommandName } from '../../jobs/catalogue.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
-import { bookingDto, detailCodec, detailEntry, detailJson, pageCodec, pageJson, type PageEntry } from '../serializers.js';
+import { bookingDto, detailCodec, detailEntry, detailJson, pageBody, pageCodec } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
 import { validationHook } from '../validation.js';
@@ -115,22 +115,22 @@ export function bookingRoutes(deps: AppDeps) {
     };
     // Members' lists are keyed by their own id, so one member's list is never served to another.
     const slot = slots.bookingList(staff ? { staff: true, workspaceId: q.workspaceId } : { userId: user.id }, q);
-    // Cached as the total and the items' JSON: a hit splices the page in, where parsing every item and serializing it
-    // again was most of a cached list read's CPU.
-    const cached = await deps.cache.through(
+    // Cached as the response body: a hit sends it as it came, where parsing every item and serializing it again was
+    // most of a cached list read's CPU.
+    const body = await deps.cache.through(
       slot,
-      async (): Promise<PageEntry> => {
+      async () => {
         const [items, total] = await findAndCount(em(), BookingSchema, where, {
           orderBy: { createdAt: 'desc', id: 'desc' },
           limit: q.pageSize,
           offset: (q.page - 1) * q.pageSize,
         });
-        return { total, items: Buffer.from(JSON.stringify(items.map(bookingDto))) };
+        return pageBody(items.map(bookingDto), q.page, q.pageSize, total);
       },
       pageCodec,
     );
     // Typed as never: the route's typed JSON response cannot see through a pre-serialized body.
-    return c.body(pageJson(cached!, q.page, q.pageSize), 200, { 'Content-Type': 'application/json' }) as never;
+    return c.body(body! as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'application/json' }) as never;
   });
 
   app.openapi(getBooking, async (c) => {
