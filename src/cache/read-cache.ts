@@ -65,7 +65,7 @@ export class ReadCache {
    * cached read's CPU in the API (a quarter of it, by --cpu-prof at 50 connections). ioredis' auto-pipelining did not
    * do this: it groups the commands of one tick, and Node runs the ticks queued by each socket's data before reading
    * the next socket, so requests never shared one. MGET reads each pair atomically; lists' generations are compared
-   * with their values' stamps here, not in a script (a script per batch cost Redis three times an MGET's CPU).
+   * with their values' stamps here, not in a script (with the script, Redis spent about twice the CPU per list read).
    * A failed round trip answers its error to each lookup (no retry alone: a connection's failure is every lookup's).
    */
   private readonly lookups = new Batcher<Lookup, Found>(async (items) => {
