@@ -3,7 +3,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -192,7 +192,11 @@ function commandFor(entry: string, nodeArgs: string[]): string[] {
  */
 let logDir: string | undefined;
 function childLogDir(): string {
-  logDir ??= process.env.BENCH_CHILD_LOGS ?? mkdtempSync(join(tmpdir(), 'bench-logs-'));
+  if (logDir === undefined) {
+    const kept = process.env.BENCH_CHILD_LOGS;
+    if (kept) mkdirSync(kept, { recursive: true });
+    logDir = kept ?? mkdtempSync(join(tmpdir(), 'bench-logs-'));
+  }
   return logDir;
 }
 
