@@ -40,6 +40,7 @@ import {
 } from './lib.js';
 import { assertNoFailures, CompletionWatch, openLoop, stagesOf, summarize, type LatencySummary, type OpenLoopResult, type Stages } from './open-loop.js';
 import { B5_QUEUE } from './baseline-queues.js';
+import { RedisStalls, type Stalls } from './redis-stalls.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
 import { fmt, num, percentile, ratio, renderTable, stat, type Row, type Stat } from './table.js';
 
@@ -386,12 +387,22 @@ async function main() {
     const b6steady = steadyRead(baseUrl, () => ({ path: '/cached', headers: {} }));
     const f4steady = steadyRead(detail.base, (i) => ownBooking(users, readSet, i));
     const f4listSteady = steadyRead(detail.base, (i) => ownList(users[i % users.length]!));
+    // Redis's own latency monitor over each measured run of the reads served from Redis (src: bench/redis-stalls.ts).
+    const redisStalls = await RedisStalls.start(env.redis);
+    const stalls: Record<'b6' | 'f4' | 'f4list', Stalls[]> = { b6: [], f4: [], f4list: [] };
+    const watched = (k: keyof typeof stalls, run: () => Promise<OpenLoopResult>) => async () => {
+      if (!redisStalls) return run();
+      const { result, stalls: s } = await redisStalls.around(run);
+      stalls[k].push(s);
+      return result;
+    };
     const lightRaw = await interleaved<'b3' | 'b6' | 'f4' | 'f4list', OpenLoopResult>({
       b3: { run: () => b3steady(P.steadyMs), warm: () => b3steady(P.warmSteadyMs) },
-      b6: { run: () => b6steady(P.steadyMs), warm: () => b6steady(P.warmSteadyMs) },
-      f4: { run: () => f4steady(P.steadyMs), warm: () => f4steady(P.warmSteadyMs) },
-      f4list: { run: () => f4listSteady(P.steadyMs), warm: () => f4listSteady(P.warmSteadyMs) },
+      b6: { run: watched('b6', () => b6steady(P.steadyMs)), warm: () => b6steady(P.warmSteadyMs) },
+      f4: { run: watched('f4', () => f4steady(P.steadyMs)), warm: () => f4steady(P.warmSteadyMs) },
+      f4list: { run: watched('f4list', () => f4listSteady(P.steadyMs)), warm: () => f4listSteady(P.warmSteadyMs) },
     });
+    await redisStalls?.stop();
     for (const [k, runs] of Object.entries(lightRaw)) assertNoFailures(`${k} at ${readRate}/s`, runs);
     const light4 = {
       b3: lightRaw.b3.map(summarize),
@@ -496,6 +507,14 @@ async function main() {
       }),
     ];
     const p50p99 = (x: { p50: Stat; p99: Stat }) => `${ms(x.p50)} / ${ms(x.p99)}`;
+    const runSeconds = Math.max(1, Math.ceil(P.steadyMs / 1000));
+    const stallStat = (xs: Stalls[]) =>
+      `${fmt(stat(xs.map((x) => x.seconds)), `of ${runSeconds} s`, 0)}, worst ${fmt(stat(xs.map((x) => x.worstMs)), 'ms', 0)}`;
+    // Redis off the CPU mid-command delays every request waiting on it: a tail shared by B6, not made by the API.
+    const stallNote = (ours: Stalls[], b6runs: Stalls[]) =>
+      ours.length && redisStalls
+        ? `; Redis itself took ≥ ${redisStalls.thresholdMs} ms over one command (its latency monitor) in ${stallStat(ours)}; during B6's runs in ${stallStat(b6runs)}`
+        : '';
     for (const t of targets) {
       const tag = t.label ? ` (${t.label})` : '';
       for (const [kind, what] of [['detail', `GET /booking/bookings/:id over ${readSet.length} bookings`], ['list', `GET /booking/bookings, first page, ${users.length} members`]] as const) {
@@ -515,7 +534,9 @@ async function main() {
           value: p50p99(l),
           baseline: `B3 at ${readRate}/s ${p50p99(lb)}`,
           ratio: ratio(l.p99.median, lb.p99.median),
-          note: `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench; B6 at ${readRate}/s ${p50p99(l6)}`,
+          note:
+            `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench; B6 at ${readRate}/s ${p50p99(l6)}` +
+            stallNote(stalls[kind === 'detail' ? 'f4' : 'f4list'], stalls.b6),
         });
         if (kind !== 'detail' || !mixed) continue;
         const [alone, withWrites] = [lat(mixed.alone.map((r) => r.reads)), lat(mixed.writes.map((r) => r.reads))];
