@@ -19,7 +19,7 @@ import { rawCachedRead, rawEnqueue, rawHttp, rawQueue, roundTrip } from './basel
 import { QUEUE_NAMES } from '../src/jobs/catalogue.js';
 import { CommandQueue, drainCommands, waitIdle, type CreatedBooking } from './commands.js';
 import { printProfile } from './cpuprofile.js';
-import { cacheCounters, detailRead, readEach, detailReadWithWrites, hitRatios, httpEnqueue, listRead, ownBooking, ownList, type MixedRun } from './http.js';
+import { cacheCounters, detailRead, readEach, detailReadWithWrites, hitRatio, hitRatios, httpEnqueue, listRead, ownBooking, ownList, type MixedRun } from './http.js';
 import {
   Child,
   childTails,
@@ -390,10 +390,14 @@ async function main() {
     // Redis's own latency monitor over each measured run of the reads served from Redis (src: bench/redis-stalls.ts).
     const redisStalls = await RedisStalls.start(env.redis);
     const stalls: Record<'b6' | 'f4' | 'f4list', Stalls[]> = { b6: [], f4: [], f4list: [] };
+    // And the cache's hit ratio over each measured run of ours (its keyspace's cache_requests_total on the API).
+    const lightHits: Record<'f4' | 'f4list', number[]> = { f4: [], f4list: [] };
+    const keyspaceOf = { f4: 'booking', f4list: 'bookings' } as const;
     const watched = (k: keyof typeof stalls, run: () => Promise<OpenLoopResult>) => async () => {
-      if (!redisStalls) return run();
-      const { result, stalls: s } = await redisStalls.around(run);
-      stalls[k].push(s);
+      const before = k === 'b6' ? undefined : await cacheCounters(api.base);
+      const { result, stalls: s } = redisStalls ? await redisStalls.around(run) : { result: await run(), stalls: undefined };
+      if (s) stalls[k].push(s);
+      if (before && k !== 'b6') lightHits[k].push(hitRatio(before, await cacheCounters(api.base), keyspaceOf[k]));
       return result;
     };
     const lightRaw = await interleaved<'b3' | 'b6' | 'f4' | 'f4list', OpenLoopResult>({
@@ -510,6 +514,7 @@ async function main() {
     const runSeconds = Math.max(1, Math.ceil(P.steadyMs / 1000));
     const stallStat = (xs: Stalls[]) =>
       `${fmt(stat(xs.map((x) => x.seconds)), `of ${runSeconds} s`, 0)}, worst ${fmt(stat(xs.map((x) => x.worstMs)), 'ms', 0)}`;
+    const hitNote4 = (ratios: number[]) => (ratios.some(Number.isFinite) ? `; cache hit ratio ${fmt(stat(ratios.filter(Number.isFinite)), '%', 1)}` : '');
     // Redis off the CPU mid-command delays every request waiting on it: a tail shared by B6, not made by the API.
     const stallNote = (ours: Stalls[], b6runs: Stalls[]) =>
       ours.length && redisStalls
@@ -536,6 +541,7 @@ async function main() {
           ratio: ratio(l.p99.median, lb.p99.median),
           note:
             `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench; B6 at ${readRate}/s ${p50p99(l6)}` +
+            hitNote4(lightHits[kind === 'detail' ? 'f4' : 'f4list']) +
             stallNote(stalls[kind === 'detail' ? 'f4' : 'f4list'], stalls.b6),
         });
         if (kind !== 'detail' || !mixed) continue;
