@@ -387,7 +387,7 @@ async function main() {
     const b6steady = steadyRead(baseUrl, () => ({ path: '/cached', headers: {} }));
     const f4steady = steadyRead(detail.base, (i) => ownBooking(users, readSet, i));
     const f4listSteady = steadyRead(detail.base, (i) => ownList(users[i % users.length]!));
-    // Redis's own latency monitor over each measured run of the reads served from Redis (src: bench/redis-stalls.ts).
+    // Redis's own latency monitor over each measured run of the reads served from Redis (bench/redis-stalls.ts).
     const redisStalls = await RedisStalls.start(env.redis);
     const stalls: Record<'b6' | 'f4' | 'f4list', Stalls[]> = { b6: [], f4: [], f4list: [] };
     // And the cache's hit ratio over each measured run of ours (its keyspace's cache_requests_total on the API).
@@ -400,13 +400,13 @@ async function main() {
       if (before && k !== 'b6') lightHits[k].push(hitRatio(before, await cacheCounters(api.base), keyspaceOf[k]));
       return result;
     };
+    // The monitor's threshold is put back on a failed run too: the Redis may be shared.
     const lightRaw = await interleaved<'b3' | 'b6' | 'f4' | 'f4list', OpenLoopResult>({
       b3: { run: () => b3steady(P.steadyMs), warm: () => b3steady(P.warmSteadyMs) },
       b6: { run: watched('b6', () => b6steady(P.steadyMs)), warm: () => b6steady(P.warmSteadyMs) },
       f4: { run: watched('f4', () => f4steady(P.steadyMs)), warm: () => f4steady(P.warmSteadyMs) },
       f4list: { run: watched('f4list', () => f4listSteady(P.steadyMs)), warm: () => f4listSteady(P.warmSteadyMs) },
-    });
-    await redisStalls?.stop();
+    }).finally(() => redisStalls?.stop());
     for (const [k, runs] of Object.entries(lightRaw)) assertNoFailures(`${k} at ${readRate}/s`, runs);
     const light4 = {
       b3: lightRaw.b3.map(summarize),
@@ -536,6 +536,7 @@ async function main() {
         if (t !== detail) continue;
         const at = (runs: LatencySummary[]) => ({ p50: pick(runs, 'p50'), p99: pick(runs, 'p99') });
         const [l, lb, l6] = [at(light4[kind]), at(light4.b3), at(light4.b6)];
+        const lightKey = kind === 'detail' ? 'f4' : 'f4list';
         rows.push({
           figure: `4. ${kind} read${tag} p50 / p99 at ${readRate}/s`,
           value: p50p99(l),
@@ -543,8 +544,8 @@ async function main() {
           ratio: ratio(l.p99.median, lb.p99.median),
           note:
             `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench; B6 at ${readRate}/s ${p50p99(l6)}` +
-            hitNote4(lightHits[kind === 'detail' ? 'f4' : 'f4list']) +
-            stallNote(stalls[kind === 'detail' ? 'f4' : 'f4list'], stalls.b6),
+            hitNote4(lightHits[lightKey]) +
+            stallNote(stalls[lightKey], stalls.b6),
         });
         if (kind !== 'detail' || !mixed) continue;
         const [alone, withWrites] = [lat(mixed.alone.map((r) => r.reads)), lat(mixed.writes.map((r) => r.reads))];
