@@ -394,10 +394,11 @@ async function main() {
     const lightHits: Record<'f4' | 'f4list', number[]> = { f4: [], f4list: [] };
     const keyspaceOf = { f4: 'booking', f4list: 'bookings' } as const;
     const watched = (k: keyof typeof stalls, run: () => Promise<OpenLoopResult>) => async () => {
-      const before = k === 'b6' ? undefined : await cacheCounters(api.base);
+      const ours = k === 'b6' ? undefined : k;
+      const before = ours && (await cacheCounters(api.base));
       const { result, stalls: s } = redisStalls ? await redisStalls.around(run) : { result: await run(), stalls: undefined };
       if (s) stalls[k].push(s);
-      if (before && k !== 'b6') lightHits[k].push(hitRatio(before, await cacheCounters(api.base), keyspaceOf[k]));
+      if (ours && before) lightHits[ours].push(hitRatio(before, await cacheCounters(api.base), keyspaceOf[ours]));
       return result;
     };
     // The monitor's threshold is put back on a failed run too: the Redis may be shared.
