@@ -3,7 +3,7 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -58,6 +58,39 @@ export function cpuMs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU time (user + system) every process named `comm` has used so far, in ms (Postgres: the postmaster, its
+ * backends and background workers); NaN without /proc. A backend that exits between two readings takes its time
+ * with it, so this is a floor for short-lived ones (the pools here keep theirs open).
+ */
+export function processesCpuMs(comm: string): number {
+  try {
+    let total = 0;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue; // exited meanwhile
+      }
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    }
+    return total;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time (user + system, every thread) the Redis server has used so far, in ms, from its `INFO cpu`. */
+export async function redisCpuMs(redis: { info(section: 'cpu'): Promise<string> }): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(info.match(new RegExp(`^${name}:([\\d.]+)`, 'm'))?.[1] ?? NaN);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
 /**

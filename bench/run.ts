@@ -27,6 +27,8 @@ import {
   kernelReclaimLabel,
   killAllChildrenNow,
   machineBusyMs,
+  processesCpuMs,
+  redisCpuMs,
   log,
   nodeFlagDrift,
   procfileNodeArgs,
@@ -294,19 +296,33 @@ async function main() {
         request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
       });
     // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
-    const f3cpu = new Map<number, { web: number; worker: number; machine: number }[]>();
+    // Redis and Postgres too (when they run on this machine), and the bench process itself (the open-loop client and
+    // its QueueEvents): where the machine's CPU per command goes.
+    const f3cpu = new Map<number, Record<'web' | 'worker' | 'redis' | 'postgres' | 'bench' | 'machine', number>[]>();
+    const cpuNow = async () => ({
+      web: api.child.cpuMs(),
+      worker: workers.reduce((s, w) => s + w.cpuMs(), 0),
+      redis: await redisCpuMs(env.redis).catch(() => NaN),
+      postgres: processesCpuMs('postgres'),
+      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      machine: machineBusyMs(),
+    });
     const f3run = async (rate: number, ms: number, measured = true) => {
-      const cpu0 = { web: api.child.cpuMs(), worker: workers.reduce((s, w) => s + w.cpuMs(), 0), machine: machineBusyMs() };
+      const cpu0 = await cpuNow();
       const result = await f3load(rate, ms);
       // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
       await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
       if (measured) {
-        const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
+        const cpu1 = await cpuNow();
+        const perCommand = (k: keyof typeof cpu1) => (cpu1[k] - cpu0[k]) / Math.max(1, result.sent);
         const runs = f3cpu.get(rate) ?? [];
         runs.push({
-          web: perCommand(api.child.cpuMs() - cpu0.web),
-          worker: perCommand(workers.reduce((s, w) => s + w.cpuMs(), 0) - cpu0.worker),
-          machine: perCommand(machineBusyMs() - cpu0.machine),
+          web: perCommand('web'),
+          worker: perCommand('worker'),
+          redis: perCommand('redis'),
+          postgres: perCommand('postgres'),
+          bench: perCommand('bench'),
+          machine: perCommand('machine'),
         });
         f3cpu.set(rate, runs);
       }
@@ -495,7 +511,11 @@ async function main() {
         const cpu = f3cpu.get(st.rate) ?? [];
         // Everything on the machine (Redis, Postgres and the bench included) against what its cores give per command.
         const machine = `; the whole machine ${fmt(stat(cpu.map((c) => c.machine)), 'ms', 1)} (its ${os.cpus().length} cores give ${num((os.cpus().length * 1000) / st.rate, 1)} ms per command at ${st.rate}/s)`;
-        const cpuPerCommand = `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs${machine}`;
+        const part = (k: 'redis' | 'postgres' | 'bench', label: string) =>
+          cpu.some((c) => c[k] > 0) ? `, ${label} ${fmt(stat(cpu.map((c) => c[k])), 'ms', 2)}` : '';
+        const cpuPerCommand =
+          `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs` +
+          `${part('redis', 'Redis')}${part('postgres', 'Postgres')}${part('bench', 'the bench (client and QueueEvents)')}${machine}`;
         return [
           steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: ${cpuPerCommand}`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),

@@ -66,8 +66,8 @@ function retryOptions(config: NotificationDeps['config'], jobId: string, retry: 
 export function createNotificationHandlers(deps: NotificationDeps): NotificationHandlers {
   const onEvent =
     (type: BookingEventType) =>
-    (data: BookingEventJobData): Promise<JobOutcome> =>
-      handleBookingEvent(deps, type, data);
+    (data: BookingEventJobData, job: JobInfo): Promise<JobOutcome> =>
+      handleBookingEvent(deps, type, data, job.log);
   return {
     BOOKING_CREATED: onEvent('BOOKING_CREATED'),
     BOOKING_CONFIRMED: onEvent('BOOKING_CONFIRMED'),
@@ -203,7 +203,7 @@ function createStatements(orm: Orm) {
  * address) records each send apart. The notification, the endpoints with their delivery rows and the guests take one
  * statement ({@link EVENT_FAN_OUT_SQL}, shared with the events handled meanwhile); the email and webhook jobs one `addBulk`.
  */
-export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData): Promise<JobOutcome> {
+export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData, log?: Logger): Promise<JobOutcome> {
   const { outboxId, payload } = data;
   const content = renderNotification(type, payload);
   const { inserted, endpoints, guests } = await statementsOf(deps.orm).event.call({
@@ -233,7 +233,20 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
     emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: g.email, guest: { id: g.id, name: g.name }, payload });
   }
 
-  const jobs: { name: NotificationJobName; data: unknown; opts: BulkJobOptions }[] = emailJobs.map((data) => ({
+  // Each email's first attempt is made here, in the event's job: a job per email would add a job's whole round of
+  // Redis scripts and wake-ups to every event. An email whose first attempt fails (the mail server refused it or
+  // is down, another worker holds its claim) gets an `email.send` job of its own, with the email's retries and
+  // dead letter, exactly as if it had been a job from the start; the event job itself completes.
+  const handedOver: NotificationJobData<'email.send'>[] = [];
+  await Promise.all(
+    emailJobs.map((data) =>
+      sendEmail(deps, data, log).catch((err: unknown) => {
+        log?.warn({ err: (err as Error)?.message ?? String(err), to: emailRecipientKey(data) }, 'email not sent; retried by its own job');
+        handedOver.push(data);
+      }),
+    ),
+  );
+  const jobs: { name: NotificationJobName; data: unknown; opts: BulkJobOptions }[] = handedOver.map((data) => ({
     name: 'email.send',
     data,
     opts: retryOptions(deps.config, notificationJobId.email(outboxId, emailRecipientKey(data)), email),
@@ -244,7 +257,7 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
   }
   if (jobs.length) await deps.queues.notifications.addBulk(jobs);
   const guestEmails = emailJobs.filter((j) => j.guest).length;
-  return { outcome: inserted ? 'created' : 'exists', emails: emailJobs.length, guestEmails, webhooks: endpoints.length };
+  return { outcome: inserted ? 'created' : 'exists', emails: emailJobs.length, guestEmails, emailsRetried: handedOver.length, webhooks: endpoints.length };
 }
 
 /**

@@ -21,15 +21,23 @@ export async function until<T>(what: string, check: () => Promise<T> | T, timeou
 
 /**
  * An email channel for tests: records every message it is asked to send (the real work of the wrapped channel, if
- * any, still happens) and refuses recipients matching `failFor`, like a mail server bouncing them.
+ * any, still happens) and refuses recipients matching `failFor`, like a mail server bouncing them, and the first
+ * message to each recipient matching `failFirst`, like a mail server down for a moment.
  */
-export function recordingMailer(opts: { inner?: EmailChannel; failFor?: RegExp } = {}) {
+export function recordingMailer(opts: { inner?: EmailChannel; failFor?: RegExp; failFirst?: RegExp } = {}) {
   const sent: EmailMessage[] = [];
   const refused: EmailMessage[] = [];
+  const tried = new Set<string>();
   let n = 0;
   const channel: EmailChannel = {
     transport: opts.inner?.transport ?? 'log',
     async send(message) {
+      const first = !tried.has(message.to);
+      tried.add(message.to);
+      if (opts.failFirst?.test(message.to) && first) {
+        refused.push(message);
+        throw new Error(`421 service not available: ${message.to}`);
+      }
       if (opts.failFor?.test(message.to)) {
         refused.push(message);
         throw new Error(`550 mailbox unavailable: ${message.to}`);

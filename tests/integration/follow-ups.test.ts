@@ -22,7 +22,7 @@ import { recordingMailer, startReceiver, until } from '../helpers/follow-ups.js'
 import { makeUser, startStack, type Stack, type TestUser } from '../helpers/stack.js';
 
 let stack: Stack;
-const mail = recordingMailer({ failFor: /^bounce-/ });
+const mail = recordingMailer({ failFor: /^bounce-/, failFirst: /^flaky-/ });
 const member = makeUser('member');
 const staff = makeUser('staff');
 const receivers: { close: () => Promise<void> }[] = [];
@@ -238,8 +238,9 @@ describe('exactly one effect per event', () => {
     const row = await outboxOf(bookingId, 'BOOKING_CREATED');
     const emailJob = notificationJobId.email(row.id, member.id);
     const hookJobs = [notificationJobId.webhook(row.id, endpointA.id), notificationJobId.webhook(row.id, endpointB.id)];
-    await completed(notificationJobId.event(row.id));
-    await completed(emailJob);
+    // The email went out in the event's own job: no email job of its own.
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, emailsRetried: 0, webhooks: 2 });
+    expect(await stack.queues.notifications.getJob(emailJob)).toBeUndefined();
     for (const id of hookJobs) await completed(id);
     expect(a.requests).toHaveLength(1);
     expect(b.requests).toHaveLength(1);
@@ -269,8 +270,9 @@ describe('exactly one effect per event', () => {
     for (const id of [notificationJobId.event(row.id), emailJob, ...hookJobs]) await (await stack.queues.notifications.getJob(id))?.remove();
     await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
     expect(await publishOutbox(outboxDeps(), [row.id])).toBe(1);
-    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 1, webhooks: 2 });
-    expect((await completed(emailJob)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already sent' });
+    // The email is found recorded `sent`: not sent again, and not handed to a job either.
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 1, emailsRetried: 0, webhooks: 2 });
+    expect(await stack.queues.notifications.getJob(emailJob)).toBeUndefined();
     for (const id of hookJobs) expect((await completed(id)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already delivered' });
 
     expect(await effects()).toEqual(first);
@@ -328,14 +330,32 @@ describe('exactly one effect per event', () => {
     const row = await outboxOf(bookingId, 'BOOKING_CREATED');
     const emailJob = notificationJobId.email(row.id, bouncing.id);
 
+    // Its first attempt, in the event's job, is refused: the event job completes and hands the email to a job of
+    // its own, whose attempts (EMAIL_ATTEMPTS = 3 here) all fail.
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, emailsRetried: 1 });
     const letter = await until('the dead letter', () => stack.queues.deadLetter.getJob(notificationJobId.deadLetter(emailJob)));
     expect(letter).toMatchObject({ name: 'email.send', data: { queue: 'notifications', jobId: emailJob, attemptsMade: 3 } });
     expect(letter.data.failedReason).toMatch(/550 mailbox unavailable/);
     await until('the email job to be failed', async () => (await jobState(emailJob))?.state === 'failed');
-    expect(mail.refused.filter((m) => m.headers?.['X-Event-Id'] === row.id)).toHaveLength(3);
-    expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'failed', attempts: 3, lastError: expect.stringMatching(/550/) });
+    expect(mail.refused.filter((m) => m.headers?.['X-Event-Id'] === row.id)).toHaveLength(1 + 3);
+    expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'failed', attempts: 1 + 3, lastError: expect.stringMatching(/550/) });
     // The in-app notification does not depend on the email.
     expect(await em().count(NotificationSchema, { outboxId: row.id })).toBe(1);
+  });
+
+  it('an email refused at its first attempt (the event\'s job) is sent by its own retry job, once', async () => {
+    const { space } = await seedSpace(stack);
+    const flaky = { ...makeUser('member'), email: `flaky-${randomUUID().slice(0, 8)}@example.test` };
+    const bookingId = await bookAndWait(flaky, space.id, 72);
+    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
+    const emailJob = notificationJobId.email(row.id, flaky.id);
+
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, emailsRetried: 1 });
+    expect((await completed(emailJob)).returnvalue).toMatchObject({ outcome: 'sent', attempts: 2 });
+    expect(mail.refused.filter((m) => m.headers?.['X-Event-Id'] === row.id)).toHaveLength(1);
+    expect(mail.sentFor(row.id).map((m) => m.to)).toEqual([flaky.email]);
+    expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
+    expect(await stack.queues.deadLetter.getJob(notificationJobId.deadLetter(emailJob))).toBeUndefined();
   });
 });
 
@@ -395,8 +415,9 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
     // The handler alone, on its own ORM (its statements counted apart from the running workers') and a queue that
     // records what it is given.
     const orm = await createOrm(stack.config.db.url, 2);
+    // The event's own statement, counted apart from its emails' claims and records.
     let statements = 0;
-    orm.em.getConnection().getKnex().on('query', () => void statements++);
+    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => void (q.sql.startsWith('with "ev"') && statements++));
     const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
     const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
     const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
@@ -409,16 +430,14 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
       const outboxId = randomUUID();
       const run = () => handleBookingEvent(deps as never, 'BOOKING_CANCELLED', { outboxId, payload });
 
-      expect(await run()).toEqual({ outcome: 'created', emails: 2, guestEmails: 1, webhooks: 1 });
+      expect(await run()).toEqual({ outcome: 'created', emails: 2, guestEmails: 1, emailsRetried: 0, webhooks: 1 });
       expect(statements).toBe(1);
+      // Both emails were sent by the handler itself; only the webhook delivery is a job of its own.
+      expect(mail.sentFor(outboxId).map((m) => m.to)).toEqual([host.email, pat!.email]);
+      expect(await em().count(EmailSendSchema, { outboxId, status: 'sent' })).toBe(2);
       expect(bulks).toHaveLength(1);
-      const jobIds = [notificationJobId.email(outboxId, host.id), notificationJobId.email(outboxId, `guest-${pat!.id}`), notificationJobId.webhook(outboxId, endpoint.id)];
-      expect(bulks[0]!.map((j) => j.opts.jobId)).toEqual(jobIds);
-      expect(bulks[0]!.map((j) => j.data)).toEqual([
-        { outboxId, eventType: 'BOOKING_CANCELLED', userId: host.id, to: host.email, payload },
-        { outboxId, eventType: 'BOOKING_CANCELLED', userId: host.id, to: pat!.email, guest: { id: pat!.id, name: guests[0]!.name }, payload },
-        { outboxId, eventType: 'BOOKING_CANCELLED', endpointId: endpoint.id, payload },
-      ]);
+      expect(bulks[0]!.map((j) => j.opts.jobId)).toEqual([notificationJobId.webhook(outboxId, endpoint.id)]);
+      expect(bulks[0]!.map((j) => j.data)).toEqual([{ outboxId, eventType: 'BOOKING_CANCELLED', endpointId: endpoint.id, payload }]);
       const notification = await em().findOneOrFail(NotificationSchema, { outboxId });
       expect(notification).toMatchObject({ userId: host.id, type: 'BOOKING_CANCELLED', title: 'Booking cancelled', data: payload, readAt: null });
       expect(notification.body).toContain(payload.reason);
@@ -426,10 +445,11 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
         expect.objectContaining({ endpointId: endpoint.id, eventType: 'BOOKING_CANCELLED', status: 'pending', attempts: 0 }),
       ]);
 
-      // Replayed: one statement again, the same jobs, nothing stored twice.
-      expect(await run()).toEqual({ outcome: 'exists', emails: 2, guestEmails: 1, webhooks: 1 });
+      // Replayed: one statement again, the same jobs, nothing stored or sent twice.
+      expect(await run()).toEqual({ outcome: 'exists', emails: 2, guestEmails: 1, emailsRetried: 0, webhooks: 1 });
       expect(statements).toBe(2);
       expect(bulks[1]).toEqual(bulks[0]);
+      expect(mail.sentFor(outboxId)).toHaveLength(2);
       expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
       expect(await em().count(WebhookDeliverySchema, { outboxId })).toBe(1);
     } finally {
@@ -449,7 +469,11 @@ describe('follow-up jobs running together share their round trips', () => {
     // The handlers alone, on their own ORM (statements counted apart from the running workers').
     const orm = await createOrm(stack.config.db.url, 2);
     let statements = 0;
-    orm.em.getConnection().getKnex().on('query', () => void statements++);
+    let eventStatements = 0;
+    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => {
+      statements++;
+      if (q.sql.startsWith('with "ev"')) eventStatements++;
+    });
     const bulks: { opts: { jobId?: string } }[][] = [];
     const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
     const sent = recordingMailer();
@@ -458,26 +482,32 @@ describe('follow-up jobs running together share their round trips', () => {
       const payload = { ...(created.payload as BookingEventPayload), status: 'confirmed' };
       const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
       const events = await Promise.all(ids.map((outboxId) => handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload })));
-      expect(events).toEqual(ids.map(() => ({ outcome: 'created', emails: 1, guestEmails: 0, webhooks: 0 })));
+      expect(events).toEqual(ids.map(() => ({ outcome: 'created', emails: 1, guestEmails: 0, emailsRetried: 0, webhooks: 0 })));
       // The first went at once, alone; the three handed over meanwhile waited for it and went together.
-      expect(statements).toBe(2);
-      expect(bulks.flat().map((j) => j.opts.jobId)).toEqual(ids.map((id) => notificationJobId.email(id, host.id)));
+      expect(eventStatements).toBe(2);
+      // Their emails were sent by the handlers (no job added), their claims and records sharing statements too.
+      expect(bulks).toEqual([]);
+      expect(sent.sent).toHaveLength(ids.length);
+      expect(statements - eventStatements).toBeLessThan(2 * ids.length);
       for (const outboxId of ids) expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
+      for (const outboxId of ids) expect(await em().findOneOrFail(EmailSendSchema, { outboxId })).toMatchObject({ status: 'sent', attempts: 1 });
 
-      // Their emails: every claim and every `sent` record shares statements with the others in flight.
+      // Email jobs (a retry's) alone: every claim and every `sent` record shares statements with the others in flight.
       statements = 0;
-      const emails = ids.map((outboxId) => ({ outboxId, eventType: 'BOOKING_CONFIRMED' as const, userId: host.id, to: host.email, payload }));
+      const retried = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      const emails = retried.map((outboxId) => ({ outboxId, eventType: 'BOOKING_CONFIRMED' as const, userId: host.id, to: host.email, payload }));
       const results = await Promise.all(emails.map((data) => sendEmail(deps as never, data)));
       for (const r of results) expect(r).toMatchObject({ outcome: 'sent', attempts: 1 });
-      expect(statements).toBeLessThan(2 * ids.length);
-      expect(sent.sent).toHaveLength(ids.length);
-      for (const outboxId of ids) expect(await em().findOneOrFail(EmailSendSchema, { outboxId })).toMatchObject({ status: 'sent', attempts: 1 });
+      expect(statements).toBeLessThan(2 * retried.length);
+      expect(sent.sent).toHaveLength(ids.length + retried.length);
+      for (const outboxId of retried) expect(await em().findOneOrFail(EmailSendSchema, { outboxId })).toMatchObject({ status: 'sent', attempts: 1 });
       // Replayed together: nothing stored or sent twice.
       expect(await Promise.all(ids.map((outboxId) => handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload })))).toEqual(
-        ids.map(() => ({ outcome: 'exists', emails: 1, guestEmails: 0, webhooks: 0 })),
+        ids.map(() => ({ outcome: 'exists', emails: 1, guestEmails: 0, emailsRetried: 0, webhooks: 0 })),
       );
       for (const r of await Promise.all(emails.map((data) => sendEmail(deps as never, data)))) expect(r).toMatchObject({ outcome: 'skipped' });
-      expect(sent.sent).toHaveLength(ids.length);
+      expect(sent.sent).toHaveLength(ids.length + retried.length);
+      expect(bulks).toEqual([]);
     } finally {
       await orm.close();
     }
@@ -507,8 +537,9 @@ describe('guests get the booking\'s notifications by email', () => {
     expect(emailJobs[0]).toBe(`email-${row.id}-${host.id}`); // the member's id is the one email ids always had
     expect(emailJobs.slice(1)).toEqual(guestRows.map((g) => `email-${row.id}-guest-${g.id}`));
     expect(new Set(emailJobs).size).toBe(3);
-    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ emails: 3, guestEmails: 2 });
-    for (const id of emailJobs) await completed(id);
+    // All three sent by the event's job; the ids are what a retry job of each would be named.
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ emails: 3, guestEmails: 2, emailsRetried: 0 });
+    for (const id of emailJobs) expect(await stack.queues.notifications.getJob(id)).toBeUndefined();
 
     const effects = async () => ({
       sentTo: sentTo(row.id),
@@ -535,8 +566,8 @@ describe('guests get the booking\'s notifications by email', () => {
     for (const id of [notificationJobId.event(row.id), ...emailJobs]) await (await stack.queues.notifications.getJob(id))?.remove();
     await em().nativeUpdate(OutboxSchema, { id: row.id }, { publishedAt: null });
     expect(await publishOutbox(outboxDeps(), [row.id])).toBe(1);
-    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 3, guestEmails: 2 });
-    for (const id of emailJobs) expect((await completed(id)).returnvalue).toMatchObject({ outcome: 'skipped', reason: 'already sent' });
+    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'exists', emails: 3, guestEmails: 2, emailsRetried: 0 });
+    for (const id of emailJobs) expect(await stack.queues.notifications.getJob(id)).toBeUndefined();
     expect(await effects()).toEqual(first);
 
     // The cancellation reaches the guests too, with the reason.
