@@ -30,15 +30,27 @@ export interface SlotToClear {
 
 /**
  * The statement behind clearExpiredHolds, for many slots at once (it returns the `space_id` of each hold it
- * deleted), with its bindings. The group commit runs it as part of a larger statement.
+ * deleted), with its bindings. The group commit runs it as part of a larger statement. Each slot looks up its own
+ * space's claims through the EXCLUDE constraint's index (space, range), the rows then deleted by primary key; as a
+ * plain join, under a generic plan (src/db/orm-options.ts), it walked every hold there is. The lookup locks what it
+ * found (`for update`, which also keeps the planner from flattening it into a join): a hold changed meanwhile by a
+ * transaction we waited for (a checkout converting it into its booking's claim) is then checked again in its new
+ * version and left alone. Deleting by id what an unlocked subquery found would re-check only the id, and take that
+ * booking's claim away: the slot could then be booked twice (tests/integration/cart-holds.test.ts).
  */
 export function expiredHoldsDelete(slots: readonly SlotToClear[]): { sql: string; bindings: unknown[] } {
   const iso = (d: Date) => d.toISOString();
   return {
     sql: `delete from "reservations" r
-      using unnest(?::uuid[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as c(space_id, starts_at, ends_at, now)
-      where r."space_id" = c.space_id and r."kind" = 'hold' and r."expires_at" <= c.now
-        and tstzrange(r."starts_at", r."ends_at", '[)') && tstzrange(c.starts_at, c.ends_at, '[)')
+      where r."id" in (
+        select h."id" from unnest(?::uuid[], ?::timestamptz[], ?::timestamptz[], ?::timestamptz[]) as c(space_id, starts_at, ends_at, now)
+        cross join lateral (
+          select x."id" from "reservations" x
+          where x."space_id" = c.space_id and x."kind" = 'hold' and x."expires_at" <= c.now
+            and tstzrange(x."starts_at", x."ends_at", '[)') && tstzrange(c.starts_at, c.ends_at, '[)')
+          for update
+        ) h
+      )
       returning r."space_id"`,
     bindings: [slots.map((s) => s.spaceId), slots.map((s) => iso(s.startsAt)), slots.map((s) => iso(s.endsAt)), slots.map((s) => iso(s.now))],
   };

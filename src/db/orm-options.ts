@@ -20,8 +20,18 @@ export function ormOptions(databaseUrl: string, poolMax = 10) {
     allowGlobalContext: false,
     forceUtcTimezone: true,
     pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000 },
-    // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
-    driverOptions: { connection: { connectionTimeoutMillis: 3000 } },
+    driverOptions: {
+      connection: {
+        // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
+        connectionTimeoutMillis: 3000,
+        // Generic plans for the named statements of src/db/sql.ts (MikroORM's own are unnamed, planned at every call
+        // whatever this says). Those are keyed by arrays and JSON recordsets of ids, where a plan for the values at
+        // hand buys nothing: left to choose, Postgres kept planning the group commit's first statement afresh at
+        // every create (0.5 ms of planning for 0.2 ms of work) because its generic plan costs more on paper. A
+        // cached plan is replanned when the tables' statistics change (src/maintenance/table-stats.ts).
+        options: '-c plan_cache_mode=force_generic_plan',
+      },
+    },
     migrations: {
       path: migrationsDir,
       pathTs: migrationsDir,

@@ -1,11 +1,15 @@
 import type { Job } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expiredHoldsDelete } from '../../src/commands/claims.js';
 import { CartSchema, ReservationSchema } from '../../src/db/entities/index.js';
 import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
 import { createLogger } from '../../src/logger.js';
 import { CART_SWEEP_NAMES } from '../../src/maintenance/cart-sweeps.js';
 import { createRedis } from '../../src/redis.js';
 import { getCart, holdSlot } from '../helpers/cart.js';
+import { until } from '../helpers/follow-ups.js';
 import { createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
@@ -74,6 +78,42 @@ describe('hold expiry with a short CART_HOLD_MINUTES', () => {
     } finally {
       await worker.close();
       await connection.quit();
+    }
+  });
+});
+
+describe('the expired-hold cleanup racing a checkout that converts the hold', () => {
+  it('leaves the row alone once the checkout has made it a booking\'s claim, even if it found it expired before', async () => {
+    const { space } = await seedSpace(stack);
+    const holdId = randomUUID();
+    const [startsAt, endsAt] = [new Date(Date.now() + 48 * 3_600_000), new Date(Date.now() + 49 * 3_600_000)];
+    const [checkout, cleanup] = [new pg.Client({ connectionString: stack.config.db.url }), new pg.Client({ connectionString: stack.config.db.url })];
+    await Promise.all([checkout.connect(), cleanup.connect()]);
+    try {
+      await checkout.query(
+        `insert into reservations (id, space_id, kind, booking_id, starts_at, ends_at, expires_at, created_at) values ($1, $2, 'hold', null, $3, $4, now() - interval '1 minute', now())`,
+        [holdId, space.id, startsAt, endsAt],
+      );
+      // The checkout converts the (expired) hold in place and has not committed yet…
+      await checkout.query('begin');
+      await checkout.query(`update reservations set kind = 'booking', expires_at = null where id = $1 and kind = 'hold'`, [holdId]);
+      // …while another command's cleanup finds the hold expired and waits for the row; run as the ORM runs it
+      // (a named statement, generic plan).
+      await cleanup.query('set plan_cache_mode = force_generic_plan');
+      const { sql, bindings } = expiredHoldsDelete([{ spaceId: space.id, startsAt, endsAt, now: new Date() }]);
+      let n = 0;
+      const deleting = cleanup.query({ name: 'holds-race', text: sql.replace(/\?/g, () => `$${++n}`), values: bindings });
+      await until('the cleanup to wait on the row lock', async () => {
+        const { rows } = await checkout.query(`select count(*)::int as c from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from "reservations"%'`);
+        return rows[0].c > 0;
+      });
+      await checkout.query('commit');
+      expect((await deleting).rows).toEqual([]);
+      const { rows } = await checkout.query('select kind, expires_at from reservations where id = $1', [holdId]);
+      expect(rows).toEqual([{ kind: 'booking', expires_at: null }]);
+    } finally {
+      await checkout.query('rollback').catch(() => undefined);
+      await Promise.all([checkout.end(), cleanup.end()]);
     }
   });
 });
