@@ -323,16 +323,22 @@ describe('exactly one effect per event', () => {
     expect(JSON.stringify(job!.data)).not.toContain(endpoint.secret);
   });
 
-  it('an email that keeps failing lands on the dead-letter queue after its last attempt', async () => {
+  /**
+   * A booking by a member whose address the test mailer refuses (`bounce-…`: always; `flaky-…`: the first time): the
+   * event job completes and hands the email over to a job of its own.
+   */
+  async function bookWithRetriedEmail(kind: 'bounce' | 'flaky', hoursAhead: number) {
     const { space } = await seedSpace(stack);
-    const bouncing = { ...makeUser('member'), email: `bounce-${randomUUID().slice(0, 8)}@example.test` };
-    const bookingId = await bookAndWait(bouncing, space.id, 70);
-    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
-    const emailJob = notificationJobId.email(row.id, bouncing.id);
-
-    // Its first attempt, in the event's job, is refused: the event job completes and hands the email to a job of
-    // its own, whose attempts (EMAIL_ATTEMPTS = 3 here) all fail.
+    const user = { ...makeUser('member'), email: `${kind}-${randomUUID().slice(0, 8)}@example.test` };
+    const row = await outboxOf(await bookAndWait(user, space.id, hoursAhead), 'BOOKING_CREATED');
     expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, emailsRetried: 1 });
+    return { user, row, emailJob: notificationJobId.email(row.id, user.id) };
+  }
+
+  it('an email that keeps failing lands on the dead-letter queue after its last attempt', async () => {
+    // Its first attempt, in the event's job, is refused; the email's own job then fails all its attempts
+    // (EMAIL_ATTEMPTS = 3 here).
+    const { row, emailJob } = await bookWithRetriedEmail('bounce', 70);
     const letter = await until('the dead letter', () => stack.queues.deadLetter.getJob(notificationJobId.deadLetter(emailJob)));
     expect(letter).toMatchObject({ name: 'email.send', data: { queue: 'notifications', jobId: emailJob, attemptsMade: 3 } });
     expect(letter.data.failedReason).toMatch(/550 mailbox unavailable/);
@@ -344,13 +350,7 @@ describe('exactly one effect per event', () => {
   });
 
   it('an email refused at its first attempt (the event\'s job) is sent by its own retry job, once', async () => {
-    const { space } = await seedSpace(stack);
-    const flaky = { ...makeUser('member'), email: `flaky-${randomUUID().slice(0, 8)}@example.test` };
-    const bookingId = await bookAndWait(flaky, space.id, 72);
-    const row = await outboxOf(bookingId, 'BOOKING_CREATED');
-    const emailJob = notificationJobId.email(row.id, flaky.id);
-
-    expect((await completed(notificationJobId.event(row.id))).returnvalue).toMatchObject({ outcome: 'created', emails: 1, emailsRetried: 1 });
+    const { row, emailJob, user: flaky } = await bookWithRetriedEmail('flaky', 72);
     expect((await completed(emailJob)).returnvalue).toMatchObject({ outcome: 'sent', attempts: 2 });
     expect(mail.refused.filter((m) => m.headers?.['X-Event-Id'] === row.id)).toHaveLength(1);
     expect(mail.sentFor(row.id).map((m) => m.to)).toEqual([flaky.email]);
