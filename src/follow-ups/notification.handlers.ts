@@ -22,9 +22,10 @@ import { postWebhook, webhookBody } from './webhooks.js';
 
 /**
  * Handlers of the `notifications` queue, one per job name. Each is idempotent on its own record:
- * - a booking event writes one Notification (unique outbox id) for the member and fans out one email job for the
- *   member, one per guest of the booking and one webhook job per matching endpoint, with job ids derived from the
- *   outbox id and the recipient or endpoint, so a replay adds nothing twice;
+ * - a booking event writes one Notification (unique outbox id) for the member, makes the first attempt at the
+ *   member's email and each guest's, and fans out one webhook job per matching endpoint and one email job per email
+ *   whose first attempt failed, with job ids derived from the outbox id and the recipient or endpoint, so a replay
+ *   adds nothing twice;
  * - an email is claimed in `email_sends` before it is sent and never sent again once recorded `sent`;
  * - a webhook delivery row (unique endpoint + outbox id) counts attempts and ends `delivered` or `failed`.
  * Handlers return what they did ("already done" is an outcome); faults worth retrying throw.
@@ -201,7 +202,8 @@ function createStatements(orm: Orm) {
  * exists, so a replay finds the same ones). A guest whose address is the member's, or an earlier guest's, is skipped
  * (compared case-insensitively): one event sends at most one email per address, so `email_sends` (unique outbox id +
  * address) records each send apart. The notification, the endpoints with their delivery rows and the guests take one
- * statement ({@link EVENT_FAN_OUT_SQL}, shared with the events handled meanwhile); the email and webhook jobs one `addBulk`.
+ * statement ({@link EVENT_FAN_OUT_SQL}, shared with the events handled meanwhile); the webhook jobs and the email retry
+ * jobs one `addBulk`.
  */
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData, log?: Logger): Promise<JobOutcome> {
   const { outboxId, payload } = data;
@@ -220,17 +222,17 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
   });
 
   const { email, webhook } = deps.config.followUps;
-  const emailJobs: NotificationJobData<'email.send'>[] = [];
+  const emails: NotificationJobData<'email.send'>[] = [];
   const addresses = new Set<string>();
   const hasEmail = payload.userEmail.includes('@');
   if (hasEmail) {
-    emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload });
+    emails.push({ outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload });
     addresses.add(payload.userEmail.toLowerCase());
   }
   for (const g of guests) {
     if (addresses.has(g.email.toLowerCase())) continue;
     addresses.add(g.email.toLowerCase());
-    emailJobs.push({ outboxId, eventType: type, userId: payload.userId, to: g.email, guest: { id: g.id, name: g.name }, payload });
+    emails.push({ outboxId, eventType: type, userId: payload.userId, to: g.email, guest: { id: g.id, name: g.name }, payload });
   }
 
   // Each email's first attempt is made here, in the event's job: a job per email would add a job's whole round of
@@ -239,7 +241,7 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
   // dead letter, exactly as if it had been a job from the start; the event job itself completes.
   const handedOver: NotificationJobData<'email.send'>[] = [];
   await Promise.all(
-    emailJobs.map((data) =>
+    emails.map((data) =>
       sendEmail(deps, data, log).catch((err: unknown) => {
         log?.warn({ err: (err as Error)?.message ?? String(err), to: emailRecipientKey(data) }, 'email not sent; retried by its own job');
         handedOver.push(data);
@@ -256,8 +258,8 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
     jobs.push({ name: 'webhook.deliver', data: webhookJob, opts: retryOptions(deps.config, notificationJobId.webhook(outboxId, endpointId), webhook) });
   }
   if (jobs.length) await deps.queues.notifications.addBulk(jobs);
-  const guestEmails = emailJobs.filter((j) => j.guest).length;
-  return { outcome: inserted ? 'created' : 'exists', emails: emailJobs.length, guestEmails, emailsRetried: handedOver.length, webhooks: endpoints.length };
+  const guestEmails = emails.filter((j) => j.guest).length;
+  return { outcome: inserted ? 'created' : 'exists', emails: emails.length, guestEmails, emailsRetried: handedOver.length, webhooks: endpoints.length };
 }
 
 /**
