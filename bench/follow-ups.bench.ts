@@ -18,7 +18,7 @@ import { createNotificationWorker } from '../src/jobs/notification.worker.js';
 import { createQueues, closeQueues } from '../src/jobs/queues.js';
 import { createLogger } from '../src/logger.js';
 import { createRedis } from '../src/redis.js';
-import { log } from './lib.js';
+import { log, waitUntil } from './lib.js';
 import { createBenchEnv } from './setup.js';
 import { fmt, ratio, renderTable, stat, type Row } from './table.js';
 
@@ -137,10 +137,7 @@ export async function benchFollowUps(opts: { quick: boolean }): Promise<Row[]> {
       const rowsSeconds = (performance.now() - started) / 1000;
       // Every email recorded sent, however it went (in its event's job, or in a retry job of its own).
       const sentEmails = async () => Number((await env.pool.query<{ c: string }>(`select count(*)::text as c from email_sends where status = 'sent'`)).rows[0]!.c);
-      for (const deadline = performance.now() + timeoutMs; (await sentEmails()) < n; ) {
-        if (performance.now() > deadline) throw new Error(`bench: timed out waiting for ${n} emails to be recorded sent`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
+      await waitUntil(`${n} emails recorded sent`, async () => (await sentEmails()) >= n, timeoutMs, 5);
       const emailsSeconds = (performance.now() - started) / 1000;
       const { rows } = await env.pool.query<{ c: string }>('select count(*)::text as c from notifications');
       if (Number(rows[0]!.c) < n) throw new Error(`bench: expected ${n} notification rows, found ${rows[0]!.c}`);

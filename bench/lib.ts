@@ -48,42 +48,54 @@ export function rssMb(pid: number): { peak: number; current: number } {
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
+/** utime + stime of a `/proc/<pid>/stat` line, in ms: after "pid (comm) " come field 3 (state) onwards. */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
 /** CPU time (user + system) a process has used so far, in ms; NaN when /proc is unavailable. */
 export function cpuMs(pid: number): number {
   try {
-    // /proc/<pid>/stat: after "pid (comm) " come field 3 (state) onwards; utime is field 14, stime field 15.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return NaN;
   }
 }
 
 /**
- * CPU time (user + system) every process named `comm` has used so far, in ms (Postgres: the postmaster, its
- * backends and background workers); NaN without /proc. A backend that exits between two readings takes its time
- * with it, so this is a floor for short-lived ones (the pools here keep theirs open).
+ * CPU time (user + system) used so far by each process named `comm`, in ms by pid (Postgres: the postmaster, its
+ * backends and background workers); empty without /proc. Compare two readings with {@link cpuGrowthMs}.
  */
-export function processesCpuMs(comm: string): number {
+export function processesCpuMs(comm: string): Map<number, number> {
+  const byPid = new Map<number, number>();
+  let entries: string[];
   try {
-    let total = 0;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      } catch {
-        continue; // exited meanwhile
-      }
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
-    }
-    return total;
+    entries = readdirSync('/proc');
   } catch {
-    return NaN;
+    return byPid;
   }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) === comm) byPid.set(Number(entry), statCpuMs(stat));
+  }
+  return byPid;
+}
+
+/**
+ * The CPU time the processes of `after` used since `before` (a process started in between counts whole). A process
+ * that exited in between takes its time with it: a floor, never less than nothing (the pools here keep theirs open).
+ */
+export function cpuGrowthMs(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += Math.max(0, ms - (before.get(pid) ?? 0));
+  return total;
 }
 
 /** CPU time (user + system, every thread) the Redis server has used so far, in ms, from its `INFO cpu`. */

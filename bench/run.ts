@@ -28,6 +28,7 @@ import {
   killAllChildrenNow,
   machineBusyMs,
   processesCpuMs,
+  cpuGrowthMs,
   redisCpuMs,
   log,
   nodeFlagDrift,
@@ -303,26 +304,26 @@ async function main() {
       web: api.child.cpuMs(),
       worker: workers.reduce((s, w) => s + w.cpuMs(), 0),
       redis: await redisCpuMs(env.redis).catch(() => NaN),
-      postgres: processesCpuMs('postgres'),
-      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()),
       machine: machineBusyMs(),
     });
     const f3run = async (rate: number, ms: number, measured = true) => {
-      const cpu0 = await cpuNow();
+      const [cpu0, pg0] = [await cpuNow(), processesCpuMs('postgres')];
       const result = await f3load(rate, ms);
       // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
       await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
       if (measured) {
         const cpu1 = await cpuNow();
-        const perCommand = (k: keyof typeof cpu1) => (cpu1[k] - cpu0[k]) / Math.max(1, result.sent);
+        const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
+        const grown = (k: keyof typeof cpu1) => perCommand(cpu1[k] - cpu0[k]);
         const runs = f3cpu.get(rate) ?? [];
         runs.push({
-          web: perCommand('web'),
-          worker: perCommand('worker'),
-          redis: perCommand('redis'),
-          postgres: perCommand('postgres'),
-          bench: perCommand('bench'),
-          machine: perCommand('machine'),
+          web: grown('web'),
+          worker: grown('worker'),
+          redis: grown('redis'),
+          postgres: perCommand(cpuGrowthMs(pg0, processesCpuMs('postgres'))),
+          bench: grown('bench'),
+          machine: grown('machine'),
         });
         f3cpu.set(rate, runs);
       }

@@ -61,3 +61,9 @@ export async function withDb<T>(url: string, f: (client: pg.Client) => Promise<T
     await client.end();
   }
 }
+
+/** A `?`-bound statement of src/ (as src/db/sql.ts takes them) in pg's `$1…$n` form, to run it with a bare client. */
+export function positional(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}

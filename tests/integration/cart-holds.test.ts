@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logger.js';
 import { CART_SWEEP_NAMES } from '../../src/maintenance/cart-sweeps.js';
 import { createRedis } from '../../src/redis.js';
 import { getCart, holdSlot } from '../helpers/cart.js';
+import { positional } from '../helpers/db.js';
 import { until } from '../helpers/follow-ups.js';
 import { createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
@@ -101,8 +102,7 @@ describe('the expired-hold cleanup racing a checkout that converts the hold', ()
       // (a named statement, generic plan).
       await cleanup.query('set plan_cache_mode = force_generic_plan');
       const { sql, bindings } = expiredHoldsDelete([{ spaceId: space.id, startsAt, endsAt, now: new Date() }]);
-      let n = 0;
-      const deleting = cleanup.query({ name: 'holds-race', text: sql.replace(/\?/g, () => `$${++n}`), values: bindings });
+      const deleting = cleanup.query({ name: 'holds-race', text: positional(sql), values: bindings });
       await until('the cleanup to wait on the row lock', async () => {
         const { rows } = await checkout.query(`select count(*)::int as c from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from "reservations"%'`);
         return rows[0].c > 0;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expiredHoldsDelete } from '../../src/commands/claims.js';
 import { EMAIL_SENT_SQL } from '../../src/follow-ups/notification.handlers.js';
 import { MARK_PUBLISHED_SQL } from '../../src/follow-ups/outbox.js';
+import { positional } from '../helpers/db.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 /**
@@ -41,8 +42,7 @@ afterAll(async () => {
 
 /** The statement's `?` as `$1…$n`, prepared, and its plan for `args`. */
 async function genericPlan(name: string, sql: string, types: string[], args: string): Promise<string> {
-  let n = 0;
-  await client.query(`prepare ${name}(${types.join(', ')}) as ${sql.replace(/\?/g, () => `$${++n}`)}`);
+  await client.query(`prepare ${name}(${types.join(', ')}) as ${positional(sql)}`);
   const rows = (await client.query<{ 'QUERY PLAN': string }>(`explain execute ${name}${args}`)).rows;
   return rows.map((r) => r['QUERY PLAN']).join('\n');
 }
