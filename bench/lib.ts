@@ -174,7 +174,7 @@ export async function useCompiledBuild(): Promise<void> {
     p.once('exit', resolve);
   });
   // Type errors still emit JavaScript (others may be mid-edit); what matters is that the entrypoints exist.
-  const entries = ['src/web.js', 'workers/worker.js', 'bench/baseline-server.js'];
+  const entries = ['src/web.js', 'workers/worker.js', 'bench/baseline-server.js', 'bench/load-client.js'];
   if (!entries.every((e) => existsSync(join(dir, e)))) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`build failed (tsc exit ${code}):\n${output.join('').slice(-2000)}`);
@@ -265,6 +265,8 @@ export class Child {
     entry: string,
     env: Record<string, string>,
     nodeArgs: string[] = [],
+    /** An IPC channel to the child (`proc.send`, `proc.on('message')`): bench/load-client.ts. */
+    ipc = false,
   ) {
     this.logFile = join(childLogDir(), `${name}.log`);
     const fd = openSync(this.logFile, 'w');
@@ -272,7 +274,7 @@ export class Child {
       this.proc = spawn(process.execPath, commandFor(entry, nodeArgs), {
         cwd: ROOT,
         env: { ...process.env, NODE_OPTIONS: '', ...env },
-        stdio: ['ignore', fd, fd],
+        stdio: ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd],
       });
     } finally {
       closeSync(fd);

@@ -4,13 +4,17 @@
  * QueueEvents, and with `preferWait` every other request carries `Prefer: wait=5`, its round trip measured from
  * send to the last byte; used for figure 3 (the service), B5 (the bare pipeline) and figure 4's writer. Without a
  * watch a request is done when its 200 arrives: figure 4's detail reads at a light load, and B3 alike.
+ *
+ * The latency figures run it in a process of its own ({@link LoadClient}, bench/load-client.ts): this process holds
+ * every figure's state (a heap of 100+ MB), and its own garbage collection (scavenges of 3–5 ms, more often when the
+ * answers are larger) stopped the clock of whatever was in flight, which showed as the service's tail.
  */
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './table.js';
-import { sleep, waitUntil } from './lib.js';
+import { Child, sleep, waitUntil } from './lib.js';
 
 export interface OpenLoopResult {
   sent: number;
@@ -82,15 +86,24 @@ export class CompletionWatch {
     return this.events.waitUntilReady();
   }
 
-  /** The Redis key of one of the queue's jobs (BullMQ's own layout). */
-  keyOf(jobId: string): string {
-    return this.events.toKey(jobId);
+  /** Drops what was recorded of a job (a watch that follows many runs keeps only what is still awaited). */
+  forget(jobId: string): void {
+    this.completedAt.delete(jobId);
+    this.failed.delete(jobId);
   }
 
   async close() {
     await this.events.close();
     this.connection.disconnect();
   }
+}
+
+/** One request of an open-loop load (POST unless given); content headers are added by openLoop. */
+export interface OpenLoopRequest {
+  method?: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  body?: string;
+  headers: Record<string, string>;
 }
 
 export async function openLoop(opts: {
@@ -100,8 +113,8 @@ export async function openLoop(opts: {
   watch?: CompletionWatch;
   /** Every other request carries `Prefer: wait=5` (needs a watch). */
   preferWait?: boolean;
-  /** The i-th request (POST unless given); content headers are added here. */
-  request: (i: number) => { method?: 'GET' | 'POST' | 'PATCH'; path: string; body?: string; headers: Record<string, string> };
+  /** The i-th request. */
+  request: (i: number) => OpenLoopRequest;
 }): Promise<OpenLoopResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   const base = new URL(opts.url);
@@ -201,6 +214,7 @@ export async function openLoop(opts: {
       jobs.push({ jobId: s.jobId!, sentAtMs: epoch(s.at), seenAtMs: epoch(at) });
     }
     else if (watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${watch.failed.get(s.jobId!)}`);
+    watch.forget(s.jobId!);
   }
   return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs };
 }
@@ -217,9 +231,12 @@ export interface Stages {
   event: number[];
 }
 
-export async function stagesOf(redis: Redis, watch: CompletionWatch, jobs: WatchedJob[]): Promise<Stages> {
+/** The Redis key of a job's hash (BullMQ's own layout, as QueueBase.toKey writes it). */
+export const jobKey = (prefix: string, queue: string, jobId: string) => `${prefix}:${queue}:${jobId}`;
+
+export async function stagesOf(redis: Redis, keyOf: (jobId: string) => string, jobs: WatchedJob[]): Promise<Stages> {
   const pipeline = redis.pipeline();
-  for (const j of jobs) pipeline.hmget(watch.keyOf(j.jobId), 'timestamp', 'processedOn', 'finishedOn');
+  for (const j of jobs) pipeline.hmget(keyOf(j.jobId), 'timestamp', 'processedOn', 'finishedOn');
   const replies = (await pipeline.exec()) ?? [];
   const out: Stages = { api: [], waiting: [], worker: [], event: [] };
   replies.forEach(([err, fields], i) => {
@@ -233,4 +250,81 @@ export async function stagesOf(redis: Redis, watch: CompletionWatch, jobs: Watch
     out.event.push(j.seenAtMs - finished);
   });
   return out;
+}
+
+/** What the load client runs: openLoop's options, each request written out beforehand (they cross a process line). */
+export interface OpenLoopSpec {
+  url: string;
+  rate: number;
+  durationMs: number;
+  preferWait?: boolean;
+  /** Completions watched on this queue (QueueEvents in the load client's process). */
+  watch?: { queue: string; redisUrl: string; prefix: string };
+  /** Request i is requests[i]; openLoop sends at most {@link requestsFor} of them. */
+  requests: OpenLoopRequest[];
+}
+
+/** How many requests an open loop at `rate` for `durationMs` can send (its schedule's last one, and one to spare). */
+export const requestsFor = (rate: number, durationMs: number) => Math.ceil((rate * durationMs) / 1000) + 2;
+
+/** openLoop's `request` over a written-out list: one beyond it is a bug of the caller's count, not a request to repeat. */
+export function fromList(requests: OpenLoopRequest[]): (i: number) => OpenLoopRequest {
+  return (i) => {
+    const r = requests[i];
+    if (!r) throw new Error(`open loop: request ${i} of ${requests.length} written out`);
+    return r;
+  };
+}
+
+/**
+ * Open loops run in a process of their own (bench/load-client.ts), one at a time: its heap holds only the load in
+ * flight, so its collections are short, and its clock is not stopped by this process's. Its CPU is counted with
+ * the bench's own (figure 3's CPU per command).
+ */
+export class LoadClient {
+  private seq = 0;
+
+  private constructor(private readonly child: Child) {}
+
+  static async start(): Promise<LoadClient> {
+    const child = new Child('load-client', 'bench/load-client.ts', {}, [], true);
+    await child.waitForLine(/load client ready/);
+    return new LoadClient(child);
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  cpuMs(): number {
+    return this.child.cpuMs();
+  }
+
+  run(spec: OpenLoopSpec): Promise<OpenLoopResult> {
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      const proc = this.child.proc;
+      const onMessage = (m: { id: number; result?: OpenLoopResult; error?: string }) => {
+        if (m.id !== id) return;
+        done();
+        if (m.error !== undefined) reject(new Error(`load client: ${m.error}`));
+        else resolve(m.result!);
+      };
+      const onExit = () => {
+        done();
+        reject(new Error(`load client exited:\n${this.child.tail()}`));
+      };
+      const done = () => {
+        proc.off('message', onMessage);
+        proc.off('exit', onExit);
+      };
+      proc.on('message', onMessage);
+      proc.once('exit', onExit);
+      proc.send({ id, spec });
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.child.stop();
+  }
 }

@@ -41,7 +41,7 @@ import {
   waitForHttp,
   type LoadResult,
 } from './lib.js';
-import { assertNoFailures, CompletionWatch, openLoop, stagesOf, summarize, type LatencySummary, type OpenLoopResult, type Stages } from './open-loop.js';
+import { assertNoFailures, CompletionWatch, jobKey, LoadClient, requestsFor, stagesOf, summarize, type LatencySummary, type OpenLoopRequest, type OpenLoopResult, type Stages } from './open-loop.js';
 import { B5_QUEUE } from './baseline-queues.js';
 import { RedisStalls, type Stalls } from './redis-stalls.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
@@ -204,6 +204,7 @@ async function main() {
       baseline('worker', /baseline worker started/),
     ]);
     const baseUrl = `http://127.0.0.1:${basePort}`;
+    const loadClient = await LoadClient.start(); // the latency figures' open loops (figures 3 and 4, B3, B5, B6)
     const workers = workerProcs.map((w) => w.child);
     const idle = { api: api.child.rss().current, worker: workers[0]!.rss().current };
 
@@ -284,17 +285,16 @@ async function main() {
     const rates = [STEADY_RATE];
     const light = Math.max(10, Math.floor((f1.median * 0.5) / 10) * 10);
     if (light < STEADY_RATE) rates.push(light);
-    const b5watch = new CompletionWatch(B5_QUEUE, env.redisUrl, env.prefix);
-    const f3watch = new CompletionWatch(QUEUE_NAMES.commands, env.redisUrl, env.prefix);
-    await Promise.all([b5watch.ready(), f3watch.ready()]);
+    // The open loops run in the load client, each request written out beforehand; its QueueEvents watch the completions.
+    const watchOf = (queue: string) => ({ queue, redisUrl: env.redisUrl, prefix: env.prefix });
     const b5run = (rate: number, ms: number) =>
-      openLoop({
+      loadClient.run({
         url: baseUrl,
         rate,
         durationMs: ms,
-        watch: b5watch,
+        watch: watchOf(B5_QUEUE),
         preferWait: true,
-        request: (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} }),
+        requests: Array.from({ length: requestsFor(rate, ms) }, (_, i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} })),
       });
     // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
     // Redis and Postgres too (when they run on this machine), and the bench process itself (the open-loop client and
@@ -304,7 +304,7 @@ async function main() {
       web: api.child.cpuMs(),
       worker: workers.reduce((s, w) => s + w.cpuMs(), 0),
       redis: await redisCpuMs(env.redis).catch(() => NaN),
-      bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()),
+      bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()) + loadClient.cpuMs(),
       machine: machineBusyMs(),
     });
     const f3run = async (rate: number, ms: number, measured = true) => {
@@ -330,17 +330,17 @@ async function main() {
       return result;
     };
     const f3load = (rate: number, ms: number) =>
-      openLoop({
+      loadClient.run({
         url: api.base,
         rate,
         durationMs: ms,
-        watch: f3watch,
+        watch: watchOf(QUEUE_NAMES.commands),
         preferWait: true,
-        request: (i) => ({
+        requests: Array.from({ length: requestsFor(rate, ms) }, (_, i) => ({
           path: '/api/v1/booking/bookings',
           body: JSON.stringify(createBody(booked.next(), i)),
           headers: { authorization: `Bearer ${users[i % users.length]!.token}`, 'idempotency-key': `bench-${env.id}-${Date.now()}-${i}` },
-        }),
+        })),
       });
     const steadyRuns: { rate: number; b5: LatencySummary[]; f3: LatencySummary[]; samples: number; waits: number; timeouts: number; stages: { b5: Stages; f3: Stages } }[] = [];
     for (const rate of rates) {
@@ -359,12 +359,11 @@ async function main() {
         waits: raw.f3.reduce((s, r) => s + r.waitRoundTrip.length, 0),
         timeouts: raw.f3.reduce((s, r) => s + r.waitTimeouts, 0),
         stages: {
-          b5: await stagesOf(env.redis, b5watch, raw.b5.flatMap((r) => r.jobs)),
-          f3: await stagesOf(env.redis, f3watch, raw.f3.flatMap((r) => r.jobs)),
+          b5: await stagesOf(env.redis, (id) => jobKey(env.prefix, B5_QUEUE, id), raw.b5.flatMap((r) => r.jobs)),
+          f3: await stagesOf(env.redis, (id) => jobKey(env.prefix, QUEUE_NAMES.commands, id), raw.f3.flatMap((r) => r.jobs)),
         },
       });
     }
-    await b5watch.close(); // f3watch follows figure 4's writes too
 
     // ---- B3 ↔ figure 4: reads ----
     // The API with the cache off starts only now: idle, it would still take its share of the machine in figures 1–3
@@ -397,8 +396,8 @@ async function main() {
     const detailRps = lat(f4raw[`detail ${detail.label}`]!).rps.median;
     const readRate = Math.min(READ_RATE, Math.max(10, Math.floor(detailRps / 4 / 10) * 10));
     log(`B3, B6 ↔ figure 4: detail and list reads at ${readRate}/s, open loop`);
-    const steadyRead = (url: string, request: (i: number) => { path: string; headers: Record<string, string> }) => (ms: number) =>
-      openLoop({ url, rate: readRate, durationMs: ms, request: (i) => ({ method: 'GET', ...request(i) }) });
+    const steadyRead = (url: string, request: (i: number) => Omit<OpenLoopRequest, 'method'>) => (ms: number) =>
+      loadClient.run({ url, rate: readRate, durationMs: ms, requests: Array.from({ length: requestsFor(readRate, ms) }, (_, i) => ({ method: 'GET', ...request(i) })) });
     const b3steady = steadyRead(baseUrl, () => ({ path: '/static', headers: {} }));
     // B6 beside it: any read served from Redis waits on Redis, and its tail is the machine's too (DAMON, stalls).
     const b6steady = steadyRead(baseUrl, () => ({ path: '/cached', headers: {} }));
@@ -443,16 +442,19 @@ async function main() {
       log(`figure 4 under writes: detail reads with ${writeRate} writes/s`);
       for (const w of workers) w.assertAlive();
       await cq.queue.resume();
+      // The writer runs here, beside the 50-connection reads (autocannon, in this process): its completions are
+      // counted, not timed.
+      const writes = new CompletionWatch(QUEUE_NAMES.commands, env.redisUrl, env.prefix);
+      await writes.ready();
       const run = (rate: number, s: number) =>
-        detailReadWithWrites({ api: api.base, workers: workerProcs.map((w) => w.health), users, bookings: readSet, connections: CONNECTIONS, durationS: s, writeRate: rate, watch: f3watch });
+        detailReadWithWrites({ api: api.base, workers: workerProcs.map((w) => w.health), users, bookings: readSet, connections: CONNECTIONS, durationS: s, writeRate: rate, watch: writes });
       const raw = await interleaved<'alone' | 'writes', MixedRun>({
         alone: { run: () => run(0, P.loadS), warm: () => run(0, P.warmS) },
         writes: { run: () => run(writeRate, P.loadS), warm: () => run(writeRate, P.warmS) },
-      });
+      }).finally(() => writes.close());
       for (const [k, runs] of Object.entries(raw)) assertClean(`figure 4 reads (${k})`, runs.map((r) => r.reads));
       mixed = { rate: writeRate, ...raw };
     }
-    await f3watch.close();
     const apiPeakEnd = api.child.rss().peak;
     const baseWebPeak = baseWeb.rss().peak;
     const baseWorkerPeak = baseWorker.rss().peak;
@@ -516,7 +518,7 @@ async function main() {
           cpu.some((c) => c[k] > 0) ? `, ${label} ${fmt(stat(cpu.map((c) => c[k])), 'ms', 2)}` : '';
         const cpuPerCommand =
           `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs` +
-          `${part('redis', 'Redis')}${part('postgres', 'Postgres')}${part('bench', 'the bench (client and QueueEvents)')}${machine}`;
+          `${part('redis', 'Redis')}${part('postgres', 'Postgres')}${part('bench', 'the bench (its load client with the QueueEvents, and itself)')}${machine}`;
         return [
           steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: ${cpuPerCommand}`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),
@@ -565,7 +567,7 @@ async function main() {
           baseline: `B3 at ${readRate}/s ${p50p99(lb)}`,
           ratio: ratio(l.p99.median, lb.p99.median),
           note:
-            `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the bench; B6 at ${readRate}/s ${p50p99(l6)}` +
+            `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the load client (a process of its own); B6 at ${readRate}/s ${p50p99(l6)}` +
             hitNote4(lightHits[lightKey]) +
             stallNote(stalls[lightKey], stalls.b6),
         });
