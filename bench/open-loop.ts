@@ -279,7 +279,7 @@ export function fromList(requests: OpenLoopRequest[]): (i: number) => OpenLoopRe
 /**
  * Open loops run in a process of their own (bench/load-client.ts), one at a time: its heap holds only the load in
  * flight, so its collections are short, and its clock is not stopped by this process's. Its CPU is counted with
- * the bench's own (figure 3's CPU per command).
+ * the bench's own (figure 3's CPU per command). It stops with the bench's other children (lib.ts stopAllChildren).
  */
 export class LoadClient {
   private seq = 0;
@@ -290,10 +290,6 @@ export class LoadClient {
     const child = new Child('load-client', 'bench/load-client.ts', {}, [], true);
     await child.waitForLine(/load client ready/);
     return new LoadClient(child);
-  }
-
-  get pid(): number {
-    return this.child.pid;
   }
 
   cpuMs(): number {
@@ -322,9 +318,5 @@ export class LoadClient {
       proc.once('exit', onExit);
       proc.send({ id, spec });
     });
-  }
-
-  stop(): Promise<void> {
-    return this.child.stop();
   }
 }

@@ -297,8 +297,8 @@ async function main() {
         requests: Array.from({ length: requestsFor(rate, ms) }, (_, i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} })),
       });
     // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
-    // Redis and Postgres too (when they run on this machine), and the bench process itself (the open-loop client and
-    // its QueueEvents): where the machine's CPU per command goes.
+    // Redis and Postgres too (when they run on this machine), and the bench's own (the load client's open loop and
+    // QueueEvents, and this process): where the machine's CPU per command goes.
     const f3cpu = new Map<number, Record<'web' | 'worker' | 'redis' | 'postgres' | 'bench' | 'machine', number>[]>();
     const cpuNow = async () => ({
       web: api.child.cpuMs(),
