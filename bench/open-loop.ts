@@ -9,7 +9,7 @@
  * every figure's state (a heap of 100+ MB), and its own garbage collection (scavenges of 3–5 ms, more often when the
  * answers are larger) stopped the clock of whatever was in flight, which showed as the service's tail.
  */
-import { QueueEvents } from 'bullmq';
+import { QueueEvents, QueueKeys } from 'bullmq';
 import { Redis } from 'ioredis';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -231,8 +231,8 @@ export interface Stages {
   event: number[];
 }
 
-/** The Redis key of a job's hash (BullMQ's own layout, as QueueBase.toKey writes it). */
-export const jobKey = (prefix: string, queue: string, jobId: string) => `${prefix}:${queue}:${jobId}`;
+/** The Redis key of a job's hash, by BullMQ's own key layout. */
+export const jobKey = (prefix: string, queue: string, jobId: string) => new QueueKeys(prefix).toKey(queue, jobId);
 
 export async function stagesOf(redis: Redis, keyOf: (jobId: string) => string, jobs: WatchedJob[]): Promise<Stages> {
   const pipeline = redis.pipeline();
