@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
 import { commandJobOptions } from '../src/jobs/queues.js';
 import { load, type LoadResult } from './lib.js';
+import type { LoadClient } from './open-loop.js';
 import type { BenchEnv, BenchUser, Slots } from './setup.js';
 import { createCommand } from './setup.js';
 
@@ -84,13 +85,13 @@ export async function rawQueue(
 }
 
 /** B3: GET a static JSON document. */
-export function rawHttp(base: string, connections: number, durationS: number): Promise<LoadResult> {
-  return load({ url: `${base}/static`, connections, durationS });
+export function rawHttp(client: LoadClient, base: string, connections: number, durationS: number): Promise<LoadResult> {
+  return client.reads({ url: base, connections, durationS, gets: [{ path: '/static', headers: {} }] });
 }
 
 /** B6: GET a JSON document the route reads from Redis with one GET: the ceiling of any read served from Redis. */
-export function rawCachedRead(base: string, connections: number, durationS: number): Promise<LoadResult> {
-  return load({ url: `${base}/cached`, connections, durationS });
+export function rawCachedRead(client: LoadClient, base: string, connections: number, durationS: number): Promise<LoadResult> {
+  return client.reads({ url: base, connections, durationS, gets: [{ path: '/cached', headers: {} }] });
 }
 
 /** B4: POST a create-booking body; the route parses it and does one queue.add. */

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CreatedBooking } from './commands.js';
 import { load, type LoadResult } from './lib.js';
-import { assertNoFailures, openLoop, type CompletionWatch } from './open-loop.js';
+import { assertNoFailures, openLoop, type CompletionWatch, type LoadClient } from './open-loop.js';
 import type { BenchUser, Slots } from './setup.js';
 import { createBody } from './setup.js';
 
@@ -47,14 +47,9 @@ export function ownBooking(users: BenchUser[], bookings: CreatedBooking[], i: nu
 /** A member's first page of their bookings: the path and headers of a list read. */
 export const ownList = (user: BenchUser) => ({ path: '/api/v1/booking/bookings', headers: { authorization: `Bearer ${user.token}` } });
 
-export function detailRead(base: string, users: BenchUser[], bookings: CreatedBooking[], connections: number, durationS: number): Promise<LoadResult> {
-  let i = 0;
-  return load({
-    url: `${base}/api/v1/booking/bookings`,
-    connections,
-    durationS,
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, ...ownBooking(users, bookings, i++) }) }],
-  });
+/** Figure 4's detail read at 50 connections, in the load client: each booking of the set in turn, as its owner. */
+export function detailRead(client: LoadClient, base: string, users: BenchUser[], bookings: CreatedBooking[], connections: number, durationS: number): Promise<LoadResult> {
+  return client.reads({ url: base, connections, durationS, gets: bookings.map((_, i) => ownBooking(users, bookings, i)) });
 }
 
 export interface MixedRun {
@@ -83,6 +78,8 @@ export async function detailReadWithWrites(o: {
   durationS: number;
   writeRate: number;
   watch: CompletionWatch;
+  /** Runs the reads (bench/load-client.ts); the writer runs in this process. */
+  client: LoadClient;
 }): Promise<MixedRun> {
   const [cache0, ev0] = await Promise.all([cacheCounters(o.api), bookingEvictions(o.workers)]);
   const writer = o.writeRate > 0
@@ -99,7 +96,7 @@ export async function detailReadWithWrites(o: {
       })
     : undefined;
   const [{ reads, evAtEnd }, w] = await Promise.all([
-    detailRead(o.api, o.users, o.bookings, o.connections, o.durationS).then(async (reads) => ({ reads, evAtEnd: await bookingEvictions(o.workers) })),
+    detailRead(o.client, o.api, o.users, o.bookings, o.connections, o.durationS).then(async (reads) => ({ reads, evAtEnd: await bookingEvictions(o.workers) })),
     writer, // resolves once every write's job completed or failed
   ]);
   const [cache1, ev1] = await Promise.all([cacheCounters(o.api), bookingEvictions(o.workers)]);
@@ -113,19 +110,9 @@ export async function detailReadWithWrites(o: {
   return { reads, hitRatio: ratio, writesSent: w?.sent ?? 0, writesApplied: w ? (evAtEnd - ev0) / o.durationS : 0 };
 }
 
-export function listRead(base: string, users: BenchUser[], connections: number, durationS: number): Promise<LoadResult> {
-  let i = 0;
-  return load({
-    url: `${base}/api/v1/booking/bookings`,
-    connections,
-    durationS,
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req) => ({ ...req, ...ownList(users[i++ % users.length]!) }),
-      },
-    ],
-  });
+/** Figure 4's list read at 50 connections, in the load client: each member's first page in turn. */
+export function listRead(client: LoadClient, base: string, users: BenchUser[], connections: number, durationS: number): Promise<LoadResult> {
+  return client.reads({ url: base, connections, durationS, gets: users.map(ownList) });
 }
 
 /**

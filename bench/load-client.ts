@@ -1,9 +1,10 @@
 /**
- * The bench's load client (bench/open-loop.ts → LoadClient): runs the open loops it is sent, one at a time, in a
- * process whose heap holds nothing else, and answers each with its OpenLoopResult. A QueueEvents watch per queue is
+ * The bench's load client (bench/open-loop.ts → LoadClient): runs the open loops and read loads it is sent, one at a
+ * time, in a process whose heap holds nothing else, and answers each with its result. A QueueEvents watch per queue is
  * kept from one run to the next (each is ready before its first run sends anything).
  */
-import { CompletionWatch, fromList, openLoop, type OpenLoopResult, type OpenLoopSpec } from './open-loop.js';
+import { load, type LoadResult } from './lib.js';
+import { CompletionWatch, fromList, openLoop, type LoadClientJob, type OpenLoopResult, type OpenLoopSpec, type ReadLoadSpec } from './open-loop.js';
 
 const watches = new Map<string, CompletionWatch>();
 
@@ -18,14 +19,26 @@ async function watchFor(w: NonNullable<OpenLoopSpec['watch']>): Promise<Completi
   return watch;
 }
 
-process.on('message', (m: { id: number; spec: OpenLoopSpec }) => {
+async function openLoopOf(spec: OpenLoopSpec): Promise<OpenLoopResult> {
+  const watch = spec.watch ? await watchFor(spec.watch) : undefined;
+  return openLoop({ url: spec.url, rate: spec.rate, durationMs: spec.durationMs, preferWait: spec.preferWait, watch, request: fromList(spec.requests) });
+}
+
+function readsOf(spec: ReadLoadSpec): Promise<LoadResult> {
+  let i = 0;
+  return load({
+    url: spec.url,
+    connections: spec.connections,
+    durationS: spec.durationS,
+    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, ...spec.gets[i++ % spec.gets.length]! }) }],
+  });
+}
+
+process.on('message', (m: { id: number } & LoadClientJob) => {
   void (async () => {
-    let reply: { id: number; result?: OpenLoopResult; error?: string };
+    let reply: { id: number; result?: OpenLoopResult | LoadResult; error?: string };
     try {
-      const { spec } = m;
-      const watch = spec.watch ? await watchFor(spec.watch) : undefined;
-      const result = await openLoop({ url: spec.url, rate: spec.rate, durationMs: spec.durationMs, preferWait: spec.preferWait, watch, request: fromList(spec.requests) });
-      reply = { id: m.id, result };
+      reply = { id: m.id, result: m.open ? await openLoopOf(m.open) : await readsOf(m.reads!) };
     } catch (e) {
       reply = { id: m.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
     }

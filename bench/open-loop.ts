@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { percentile } from './table.js';
-import { Child, sleep, waitUntil } from './lib.js';
+import { Child, sleep, waitUntil, type LoadResult } from './lib.js';
 
 export interface OpenLoopResult {
   sent: number;
@@ -264,6 +264,17 @@ export interface OpenLoopSpec {
   requests: OpenLoopRequest[];
 }
 
+/** A closed-loop read load for the load client: autocannon at `connections`, request i is gets[i % gets.length]. */
+export interface ReadLoadSpec {
+  url: string;
+  connections: number;
+  durationS: number;
+  gets: Omit<OpenLoopRequest, 'method' | 'body'>[];
+}
+
+/** One message to the load client: an open loop, or a read load. */
+export type LoadClientJob = { open: OpenLoopSpec; reads?: undefined } | { reads: ReadLoadSpec; open?: undefined };
+
 /** How many requests an open loop at `rate` for `durationMs` can send (its schedule's last one, and one to spare). */
 export const requestsFor = (rate: number, durationMs: number) => Math.ceil((rate * durationMs) / 1000) + 2;
 
@@ -277,7 +288,7 @@ export function fromList(requests: OpenLoopRequest[]): (i: number) => OpenLoopRe
 }
 
 /**
- * Open loops run in a process of their own (bench/load-client.ts), one at a time: its heap holds only the load in
+ * Open loops and the 50-connection reads run in a process of their own (bench/load-client.ts), one at a time: its heap holds only the load in
  * flight, so its collections are short, and its clock is not stopped by this process's. Its CPU is counted with
  * the bench's own (figure 3's CPU per command). It stops with the bench's other children (lib.ts stopAllChildren).
  */
@@ -297,10 +308,19 @@ export class LoadClient {
   }
 
   run(spec: OpenLoopSpec): Promise<OpenLoopResult> {
+    return this.ask<OpenLoopResult>({ open: spec });
+  }
+
+  /** A 50-connection read load (autocannon), its GETs taken in turn from `spec.gets`. */
+  reads(spec: ReadLoadSpec): Promise<LoadResult> {
+    return this.ask<LoadResult>({ reads: spec });
+  }
+
+  private ask<T>(job: LoadClientJob): Promise<T> {
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
       const proc = this.child.proc;
-      const onMessage = (m: { id: number; result?: OpenLoopResult; error?: string }) => {
+      const onMessage = (m: { id: number; result?: T; error?: string }) => {
         if (m.id !== id) return;
         done();
         if (m.error !== undefined) reject(new Error(`load client: ${m.error}`));
@@ -316,7 +336,7 @@ export class LoadClient {
       };
       proc.on('message', onMessage);
       proc.once('exit', onExit);
-      proc.send({ id, spec });
+      proc.send({ id, ...job });
     });
   }
 }

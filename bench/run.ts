@@ -204,7 +204,7 @@ async function main() {
       baseline('worker', /baseline worker started/),
     ]);
     const baseUrl = `http://127.0.0.1:${basePort}`;
-    const loadClient = await LoadClient.start(); // the latency figures' open loops (figures 3 and 4, B3, B5, B6)
+    const loadClient = await LoadClient.start(); // the open loops (figures 3 and 4, B3, B5, B6) and figure 4's reads
     const workers = workerProcs.map((w) => w.child);
     const idle = { api: api.child.rss().current, worker: workers[0]!.rss().current };
 
@@ -373,15 +373,15 @@ async function main() {
     const readSet = created.slice(0, P.readSet);
     const targets = [{ label: CACHE_SWITCH ? 'cached' : '', base: api.base }, ...(apiNoCache ? [{ label: 'uncached', base: apiNoCache.base }] : [])];
     const readContenders: Record<string, { run: () => Promise<LoadResult>; warm: () => Promise<unknown> }> = {
-      b3: { run: () => rawHttp(baseUrl, CONNECTIONS, P.loadS), warm: () => rawHttp(baseUrl, CONNECTIONS, P.warmS) },
-      b6: { run: () => rawCachedRead(baseUrl, CONNECTIONS, P.loadS), warm: () => rawCachedRead(baseUrl, CONNECTIONS, P.warmS) },
+      b3: { run: () => rawHttp(loadClient, baseUrl, CONNECTIONS, P.loadS), warm: () => rawHttp(loadClient, baseUrl, CONNECTIONS, P.warmS) },
+      b6: { run: () => rawCachedRead(loadClient, baseUrl, CONNECTIONS, P.loadS), warm: () => rawCachedRead(loadClient, baseUrl, CONNECTIONS, P.warmS) },
     };
     for (const t of targets) {
       readContenders[`detail ${t.label}`] = {
-        run: () => detailRead(t.base, users, readSet, CONNECTIONS, P.loadS),
-        warm: () => detailRead(t.base, users, readSet, CONNECTIONS, P.warmS),
+        run: () => detailRead(loadClient, t.base, users, readSet, CONNECTIONS, P.loadS),
+        warm: () => detailRead(loadClient, t.base, users, readSet, CONNECTIONS, P.warmS),
       };
-      readContenders[`list ${t.label}`] = { run: () => listRead(t.base, users, CONNECTIONS, P.loadS), warm: () => listRead(t.base, users, CONNECTIONS, P.warmS) };
+      readContenders[`list ${t.label}`] = { run: () => listRead(loadClient, t.base, users, CONNECTIONS, P.loadS), warm: () => listRead(loadClient, t.base, users, CONNECTIONS, P.warmS) };
     }
     for (const t of targets) await readEach(t.base, users, readSet);
     const cacheBefore = await cacheCounters(api.base);
@@ -447,7 +447,7 @@ async function main() {
       const writes = new CompletionWatch(QUEUE_NAMES.commands, env.redisUrl, env.prefix);
       await writes.ready();
       const run = (rate: number, s: number) =>
-        detailReadWithWrites({ api: api.base, workers: workerProcs.map((w) => w.health), users, bookings: readSet, connections: CONNECTIONS, durationS: s, writeRate: rate, watch: writes });
+        detailReadWithWrites({ api: api.base, workers: workerProcs.map((w) => w.health), users, bookings: readSet, connections: CONNECTIONS, durationS: s, writeRate: rate, watch: writes, client: loadClient });
       const raw = await interleaved<'alone' | 'writes', MixedRun>({
         alone: { run: () => run(0, P.loadS), warm: () => run(0, P.warmS) },
         writes: { run: () => run(writeRate, P.loadS), warm: () => run(writeRate, P.warmS) },
