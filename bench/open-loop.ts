@@ -260,7 +260,7 @@ export interface OpenLoopSpec {
   preferWait?: boolean;
   /** Completions watched on this queue (QueueEvents in the load client's process). */
   watch?: { queue: string; redisUrl: string; prefix: string };
-  /** Request i is requests[i]; openLoop sends at most {@link requestsFor} of them. */
+  /** Request i is requests[i] ({@link writeOut} makes as many as the schedule can send). */
   requests: OpenLoopRequest[];
 }
 
@@ -275,8 +275,9 @@ export interface ReadLoadSpec {
 /** One message to the load client: an open loop, or a read load. */
 export type LoadClientJob = { open: OpenLoopSpec; reads?: undefined } | { reads: ReadLoadSpec; open?: undefined };
 
-/** How many requests an open loop at `rate` for `durationMs` can send (its schedule's last one, and one to spare). */
-export const requestsFor = (rate: number, durationMs: number) => Math.ceil((rate * durationMs) / 1000) + 2;
+/** The requests an open loop at `rate` for `durationMs` can send, written out (its schedule's last one, and one to spare). */
+export const writeOut = (rate: number, durationMs: number, request: (i: number) => OpenLoopRequest): OpenLoopRequest[] =>
+  Array.from({ length: Math.ceil((rate * durationMs) / 1000) + 2 }, (_, i) => request(i));
 
 /** openLoop's `request` over a written-out list: one beyond it is a bug of the caller's count, not a request to repeat. */
 export function fromList(requests: OpenLoopRequest[]): (i: number) => OpenLoopRequest {
@@ -288,9 +289,10 @@ export function fromList(requests: OpenLoopRequest[]): (i: number) => OpenLoopRe
 }
 
 /**
- * Open loops and the 50-connection reads run in a process of their own (bench/load-client.ts), one at a time: its heap holds only the load in
- * flight, so its collections are short, and its clock is not stopped by this process's. Its CPU is counted with
- * the bench's own (figure 3's CPU per command). It stops with the bench's other children (lib.ts stopAllChildren).
+ * Open loops and the 50-connection reads run in a process of their own (bench/load-client.ts), one at a time: its
+ * heap holds only the load in flight, so its collections are short, and its clock is not stopped by this process's.
+ * Its CPU is counted with the bench's own (figure 3's CPU per command). It stops with the bench's other children
+ * (lib.ts stopAllChildren).
  */
 export class LoadClient {
   private seq = 0;

@@ -41,7 +41,7 @@ import {
   waitForHttp,
   type LoadResult,
 } from './lib.js';
-import { assertNoFailures, CompletionWatch, jobKey, LoadClient, requestsFor, stagesOf, summarize, type LatencySummary, type OpenLoopRequest, type OpenLoopResult, type Stages } from './open-loop.js';
+import { assertNoFailures, CompletionWatch, jobKey, LoadClient, stagesOf, writeOut, summarize, type LatencySummary, type OpenLoopRequest, type OpenLoopResult, type Stages } from './open-loop.js';
 import { B5_QUEUE } from './baseline-queues.js';
 import { RedisStalls, type Stalls } from './redis-stalls.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
@@ -294,7 +294,7 @@ async function main() {
         durationMs: ms,
         watch: watchOf(B5_QUEUE),
         preferWait: true,
-        requests: Array.from({ length: requestsFor(rate, ms) }, (_, i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} })),
+        requests: writeOut(rate, ms, (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} })),
       });
     // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
     // Redis and Postgres too (when they run on this machine), and the bench's own (the load client's open loop and
@@ -336,7 +336,7 @@ async function main() {
         durationMs: ms,
         watch: watchOf(QUEUE_NAMES.commands),
         preferWait: true,
-        requests: Array.from({ length: requestsFor(rate, ms) }, (_, i) => ({
+        requests: writeOut(rate, ms, (i) => ({
           path: '/api/v1/booking/bookings',
           body: JSON.stringify(createBody(booked.next(), i)),
           headers: { authorization: `Bearer ${users[i % users.length]!.token}`, 'idempotency-key': `bench-${env.id}-${Date.now()}-${i}` },
@@ -397,7 +397,7 @@ async function main() {
     const readRate = Math.min(READ_RATE, Math.max(10, Math.floor(detailRps / 4 / 10) * 10));
     log(`B3, B6 ↔ figure 4: detail and list reads at ${readRate}/s, open loop`);
     const steadyRead = (url: string, request: (i: number) => Omit<OpenLoopRequest, 'method'>) => (ms: number) =>
-      loadClient.run({ url, rate: readRate, durationMs: ms, requests: Array.from({ length: requestsFor(readRate, ms) }, (_, i) => ({ method: 'GET', ...request(i) })) });
+      loadClient.run({ url, rate: readRate, durationMs: ms, requests: writeOut(readRate, ms, (i) => ({ method: 'GET', ...request(i) })) });
     const b3steady = steadyRead(baseUrl, () => ({ path: '/static', headers: {} }));
     // B6 beside it: any read served from Redis waits on Redis, and its tail is the machine's too (DAMON, stalls).
     const b6steady = steadyRead(baseUrl, () => ({ path: '/cached', headers: {} }));
