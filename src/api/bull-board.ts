@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Handler, type MiddlewareHandler } from 'hono';
 import { basicAuth } from 'hono/basic-auth';
 import { HTTPException } from 'hono/http-exception';
 import { DomainError } from '../domain/errors.js';
@@ -11,7 +11,13 @@ import { errorResponse } from './errors.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
-/** Bull Board for every queue, behind HTTP basic auth (mounted before the board so nothing leaks). */
+/**
+ * Bull Board for every queue, behind HTTP basic auth (mounted before the board so nothing leaks).
+ *
+ * The board lives in its own Hono app that the main one forwards to. Its routes (`/api/queues/:queueName/:jobId/logs`
+ * beside `/api/queues/:queueName/metrics`, …) are ones hono's RegExpRouter cannot compile, and on the main router they
+ * made SmartRouter fall back to the slower TrieRouter for every API route, the hot booking POST included.
+ */
 export function mountBullBoard(app: Hono<any>, deps: AppDeps): void {
   const { user, password, readOnly } = deps.config.bullBoard;
   const serverAdapter = new HonoAdapter(serveStatic).setBasePath(BULL_BOARD_PATH);
@@ -32,7 +38,12 @@ export function mountBullBoard(app: Hono<any>, deps: AppDeps): void {
       return errorResponse(c, new DomainError('unauthorized', 'Bull Board needs its credentials (HTTP basic auth)'));
     }
   };
-  app.use(BULL_BOARD_PATH, auth);
-  app.use(`${BULL_BOARD_PATH}/*`, auth);
-  app.route(BULL_BOARD_PATH, serverAdapter.registerPlugin());
+  const board = new Hono().route(BULL_BOARD_PATH, serverAdapter.registerPlugin());
+  board.onError((err, c) => {
+    deps.logger.error({ err, path: c.req.path }, 'bull board request failed');
+    return errorResponse(c, err);
+  });
+  board.notFound((c) => errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
+  const forward: Handler = (c) => board.fetch(c.req.raw, c.env);
+  for (const path of [BULL_BOARD_PATH, `${BULL_BOARD_PATH}/*`]) app.use(path, auth).all(path, forward);
 }

@@ -4,6 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, hourlySlot, seedSpace } from '../helpers/factories.js';
+import { BULL_BOARD_PATH } from '../../src/api/bull-board.js';
+import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { makeUser, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 /**
@@ -31,9 +33,10 @@ afterAll(async () => {
 });
 
 /** One raw HTTP request (node:http, so the body can be sent chunked, without Content-Length). */
-async function raw(method: string, path: string, opts: { token?: string; body?: string; chunked?: boolean } = {}) {
+async function raw(method: string, path: string, opts: { token?: string; basic?: string; body?: string; chunked?: boolean } = {}) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.basic) headers.authorization = `Basic ${Buffer.from(opts.basic).toString('base64')}`;
   if (opts.body !== undefined && !opts.chunked) headers['content-length'] = String(Buffer.byteLength(opts.body));
   return new Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
     const req = httpRequest(`${base}${path}`, { method, headers }, (res) => {
@@ -142,5 +145,43 @@ describe('space lookup of the booking routes (space and workspace in one query)'
     expect(inactive.status).toBe(409);
     expect(inactive.body.error.code).toBe('space_inactive');
     expect(await allJobs()).toBe(before);
+  });
+});
+
+describe('Bull Board beside the API routes', () => {
+  // The stack's defaults: BULL_BOARD_USER admin, no BULL_BOARD_PASSWORD so the password is admin too.
+  const basic = 'admin:admin';
+
+  it('the API routes stay on the RegExpRouter (the board, which it cannot compile, has its own app)', async () => {
+    expect((await raw('GET', '/healthz')).status).toBe(200);
+    // SmartRouter names itself after the router it settled on at the first request.
+    expect(stack.app.router.name).toBe('SmartRouter + RegExpRouter');
+  });
+
+  it('serves its page and its API to the right credentials, over the real server', async () => {
+    const page = await raw('GET', BULL_BOARD_PATH, { basic });
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    const api = await raw('GET', `${BULL_BOARD_PATH}/api/queues`, { basic });
+    expect(api.status).toBe(200);
+    const names = (JSON.parse(api.text).queues as { name: string }[]).map((q) => q.name);
+    expect(names.sort()).toEqual(Object.values(QUEUE_NAMES).sort());
+  });
+
+  it('is 401 with a Basic challenge without credentials or with wrong ones, on the page and on its API', async () => {
+    for (const path of [BULL_BOARD_PATH, `${BULL_BOARD_PATH}/api/queues`]) {
+      for (const creds of [undefined, 'admin:wrong']) {
+        const res = await raw('GET', path, { basic: creds });
+        expect(res.status, `${path} ${creds}`).toBe(401);
+        expect(res.headers['www-authenticate']).toMatch(/^Basic realm="bull-board"/);
+        expect(res.text).not.toContain(QUEUE_NAMES.commands);
+      }
+    }
+  });
+
+  it('an unknown board path is the API error envelope (404 not_found), not a bare page', async () => {
+    const res = await raw('GET', `${BULL_BOARD_PATH}/api/no-such-thing/at/all`, { basic });
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text).error).toMatchObject({ code: 'not_found' });
   });
 });
