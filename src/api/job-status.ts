@@ -114,7 +114,11 @@ const jobData = (redis: AppDeps['redis'], key: string) => jobDataBatcher(redis).
  * `deps.redis`, the queues' Redis; with the reads of the other requests of the same event-loop turn.
  */
 export async function queuedFingerprint(deps: Pick<AppDeps, 'queues' | 'redis'>, jobId: string): Promise<{ fingerprint: string | null } | undefined> {
-  const data = await jobData(deps.redis, deps.queues.commands.toKey(jobId));
+  return fingerprintOfJobData(await jobData(deps.redis, deps.queues.commands.toKey(jobId)));
+}
+
+/** The fingerprint in a command job hash's `data` field (null: no job hash, so undefined). */
+export function fingerprintOfJobData(data: string | null): { fingerprint: string | null } | undefined {
   if (data == null) return undefined;
   return { fingerprint: (JSON.parse(data) as { fingerprint?: string | null }).fingerprint ?? null };
 }

@@ -1,4 +1,4 @@
-import type { Job, Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import type { Context } from 'hono';
 import { hash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
@@ -7,7 +7,7 @@ import { onePer } from '../one-per.js';
 import { Batcher } from '../batch.js';
 import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
-import { isFinished, queuedFingerprint, readJob, readPrior, type Prior } from './job-status.js';
+import { fingerprintOfJobData, isFinished, readJob, readPrior, type Prior } from './job-status.js';
 
 /** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
 const sha256 = (s: string) => hash('sha256', s, 'hex');
@@ -75,19 +75,46 @@ function preferWait(c: Context<AppEnv>, max: number): number {
   return m?.[1] ? Math.min(Number(m[1]), max) : 0;
 }
 
+type Enqueued = { name: string; data: object; jobId: string; readBack: boolean };
+
 /**
- * queue.add, with the adds of the other requests of the same event-loop turn: one addBulk (one pipeline, one socket
- * write) for all of them (src/batch.ts). Each job is added as add() would add it (the queue's default job
- * options, our job id; an id BullMQ already holds is left alone), so when a batch fails and each add runs again
- * alone, an add the failed pipeline had made is a duplicate id, left alone.
+ * Adds command jobs as queue.add would (the queue's default job options, our job id; an id BullMQ already holds is
+ * left alone: its add script answers the id) on one pipeline, and reads back, on the same pipeline right after each
+ * add that asks, the `data` BullMQ then holds under the id (queuedFingerprint's read, for a keyed command: a
+ * concurrent same-key request may have added first). Commands of one connection run in order, so the read sees
+ * the add; one round trip instead of two. What queue.addBulk does (Job.createBulk → backend.addJobs), with the reads.
  */
-const adder = onePer(
-  (queue: Queue) =>
-    new Batcher<{ name: string; data: object; opts: { jobId: string } }, Job>((jobs) =>
-      jobs.length === 1 ? queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts).then((j) => [j]) : queue.addBulk(jobs),
-    ),
-);
-const enqueue = (queue: Queue, name: string, data: object, jobId: string): Promise<Job> => adder(queue).load({ name, data, opts: { jobId } });
+async function addWithReadBack(queue: Queue, jobs: Enqueued[]): Promise<(string | null)[]> {
+  const client = await queue.backend.client;
+  const pipeline = client.pipeline();
+  for (const { name, data, jobId, readBack } of jobs) {
+    // Queued on the pipeline synchronously; its outcome is the pipeline's (exec below), as in backend.addJobs.
+    void new Job(queue, name, data, { ...queue.jobsOpts, jobId }, jobId).addJob(pipeline).catch(() => undefined);
+    if (readBack) pipeline.runCommand('hget', [queue.toKey(jobId), 'data']);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  const stored: (string | null)[] = [];
+  let at = 0;
+  for (const { readBack } of jobs) {
+    const [addError] = results[at++] ?? [new Error('no reply to a job add')];
+    if (addError) throw addError;
+    if (!readBack) {
+      stored.push(null);
+      continue;
+    }
+    const [readError, data] = results[at++] ?? [new Error('no reply to a read-back')];
+    if (readError) throw readError;
+    stored.push((data as string | null) ?? null);
+  }
+  return stored;
+}
+
+/**
+ * addWithReadBack, with the adds of the other requests of the same event-loop turn: one pipeline (one socket
+ * write) for all of them (src/batch.ts). When a batch fails, each add runs again alone; an add the failed pipeline
+ * had made is then a duplicate id, left alone.
+ */
+const adder = onePer((queue: Queue) => new Batcher<Enqueued, string | null>((jobs) => addWithReadBack(queue, jobs)));
 
 type Fields<N extends CommandName> = Omit<CommandPayload<N>, 'actor' | 'requestedAt' | 'fingerprint'>;
 
@@ -146,11 +173,11 @@ export async function submitCommand<N extends CommandName>(
       replay = true;
     } else {
       const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
-      await enqueue(deps.queues.commands, name, payload, jobId);
+      // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours, so
+      // a keyed add reads back what is stored.
+      const data = await adder(deps.queues.commands).load({ name, data: payload, jobId, readBack: identity.key !== undefined });
       if (identity.key) {
-        // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours
-        // (the Job returned by add() holds our data either way, so read back what is stored).
-        const stored = await queuedFingerprint(deps, jobId);
+        const stored = fingerprintOfJobData(data);
         if (stored && stored.fingerprint !== fingerprint)
           throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
       }
