@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { BookingSchema, GuestSchema, WorkspaceSchema, type Booking } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
@@ -10,12 +10,12 @@ import * as S from '../schemas.js';
 import { bookingDto, detailCodec, detailEntry, detailJson, pageBody, pageCodec } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
-import { validationHook } from '../validation.js';
 import { json, body } from '../openapi-helpers.js';
 import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
 import { priorOf, queuedFingerprint } from '../job-status.js';
 import { attempt, attemptAsync } from '../attempt.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['bookings'];
 const base = '/booking/bookings';
@@ -61,7 +61,7 @@ const action = (segment: string, summary: string) =>
 type Submitted = never; // command handlers answer with a plain Response (202 or 200), typed by the route's responses
 
 export function bookingRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
 
   /** The booking as the caller may see it: missing, deleted and other members' bookings are all 404. */

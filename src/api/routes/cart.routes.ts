@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Context } from 'hono';
 import {
@@ -17,8 +17,8 @@ import * as C from '../cart.schemas.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
-import { validationHook } from '../validation.js';
 import { json, body } from '../openapi-helpers.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['cart'];
 const base = '/booking/cart';
@@ -144,7 +144,7 @@ function cartOwner(c: Context<AppEnv>, userId: string | undefined): string {
  * and clear) on the active cart of the user named by `userId`. Add-item and checkout are always the caller's own.
  */
 export function cartRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
   /** The command's `userId`: only set when it names someone other than the caller (same job body otherwise). */
   const otherThanCaller = (c: Context<AppEnv>, owner: string) => (owner === c.get('user').id ? {} : { userId: owner });

@@ -1,17 +1,17 @@
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
 import { isValidTimeZone } from '../../domain/time-rules.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { validationError } from '../errors.js';
 import { requireRole } from '../guards.js';
-import { validationHook } from '../validation.js';
 import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['catalog'];
 
@@ -52,7 +52,7 @@ const availability = createRoute({
 });
 
 export function catalogRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
 
   const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);

@@ -1,9 +1,9 @@
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import { DomainError } from '../../domain/errors.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import { readJob } from '../job-status.js';
 import * as S from '../schemas.js';
-import { validationHook } from '../validation.js';
+import { apiRouter } from '../router.js';
 
 const getJob = createRoute({
   method: 'get',
@@ -16,7 +16,7 @@ const getJob = createRoute({
 });
 
 export function jobRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   app.openapi(getJob, async (c) => {
     const { jobId } = c.req.valid('param');
     const user = c.get('user');

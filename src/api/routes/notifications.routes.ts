@@ -1,12 +1,12 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { NotificationSchema, type Notification } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
 import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import * as S from '../schemas.js';
-import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['notifications'];
 
@@ -53,7 +53,7 @@ const notificationDto = (n: Notification): z.infer<typeof NotificationDto> => ({
 
 /** In-app notifications. Everyone sees only their own, whatever their role; another user's id is a 404. */
 export function notificationRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
 
   app.openapi(listNotifications, async (c) => {
     const { page, pageSize, unread } = c.req.valid('query');

@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { PromoCodeSchema, type PromoCode } from '../../db/entities/index.js';
 import { pgCode, SQLSTATE } from '../../db/pg-errors.js';
@@ -8,10 +8,10 @@ import * as C from '../cart.schemas.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
-import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['catalog'];
 
@@ -44,7 +44,7 @@ export const promoDto = (p: PromoCode) => ({
 
 /** Promo codes are catalog data: plain synchronous CRUD by admins, not booking commands. */
 export function promoRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
 
   const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);

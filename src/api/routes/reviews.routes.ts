@@ -1,13 +1,13 @@
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute } from '@hono/zod-openapi';
 import { BookingReviewSchema, BookingSchema, SpaceSchema, type BookingReview } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
 import * as C from '../cart.schemas.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
 import { commandIdentity, submitCommand } from '../submit-command.js';
-import { validationHook } from '../validation.js';
 import { json } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['reviews'];
 const base = '/booking/reviews';
@@ -36,7 +36,7 @@ const reviewDto = (r: BookingReview) => ({
 });
 
 export function reviewRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
 
   app.openapi(createReview, async (c) => {

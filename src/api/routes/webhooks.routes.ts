@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, z } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import {
   WEBHOOK_DELIVERY_STATUSES,
@@ -12,10 +12,10 @@ import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
-import { validationHook } from '../validation.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { apiRouter } from '../router.js';
 
 const tags = ['webhooks'];
 
@@ -116,7 +116,7 @@ const deliveryDto = (d: WebhookDelivery): z.infer<typeof WebhookDeliveryDto> => 
 
 /** Webhook endpoints and their deliveries: admin only. Secrets go in, never out. */
 export function webhookRoutes(deps: AppDeps) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = apiRouter();
   const em = () => deps.orm.em.fork();
 
   const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
