@@ -30,12 +30,12 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
   const logger = createLogger(config, roles.join('+'));
   if (opts.migrate) {
     await ensureDatabase(config.db.url);
-    const orm = await createOrm(config.db.url, 2);
+    const orm = await createOrm(config.db.url, 2, logger);
     const applied = await migrate(orm).finally(() => orm.close());
     logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
   }
   await checkQueueRedis(config, logger);
-  const orm = await createOrm(config.db.url, config.db.poolMax);
+  const orm = await createOrm(config.db.url, config.db.poolMax, logger);
   const closers: Closer[] = [];
 
   if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));

@@ -1,16 +1,19 @@
-import { defineConfig } from '@mikro-orm/postgresql';
+import { defineConfig, type LoggerOptions } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { fileURLToPath } from 'node:url';
 import { entities } from './entities/index.js';
 import { migrationsList } from './migrations/index.js';
+import type { Logger } from '../logger.js';
+import { knexLog, PinoOrmLogger } from './orm-logger.js';
 
 const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /**
  * ORM options for a database URL. Entities are listed, not discovered from folders, so the same options work
- * from sources (tsx) and from the built tree. Migrations live beside this file in both.
+ * from sources (tsx) and from the built tree. Migrations live beside this file in both. With a logger, what
+ * MikroORM and knex print goes through it (JSON lines); without (the CLI), MikroORM prints as it does by default.
  */
-export function ormOptions(databaseUrl: string, poolMax = 10) {
+export function ormOptions(databaseUrl: string, poolMax = 10, logger?: Logger) {
   return defineConfig({
     clientUrl: databaseUrl,
     entities,
@@ -20,7 +23,9 @@ export function ormOptions(databaseUrl: string, poolMax = 10) {
     allowGlobalContext: false,
     forceUtcTimezone: true,
     pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000 },
+    ...(logger ? { loggerFactory: (options: LoggerOptions) => new PinoOrmLogger(options, logger) } : {}),
     driverOptions: {
+      ...(logger ? { log: knexLog(logger) } : {}),
       connection: {
         // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
         connectionTimeoutMillis: 3000,

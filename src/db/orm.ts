@@ -2,12 +2,13 @@ import { FlushMode, MikroORM, type EntityManager, type EntityName, type FilterQu
 import pg from 'pg';
 import { keepMikroOrmOffAsyncContext } from './no-async-context.js';
 import { ormOptions } from './orm-options.js';
+import type { Logger } from '../logger.js';
 
 export type Orm = MikroORM;
 
-export function createOrm(databaseUrl: string, poolMax?: number): Promise<Orm> {
+export function createOrm(databaseUrl: string, poolMax?: number, logger?: Logger): Promise<Orm> {
   keepMikroOrmOffAsyncContext();
-  return MikroORM.init(ormOptions(databaseUrl, poolMax));
+  return MikroORM.init(ormOptions(databaseUrl, poolMax, logger));
 }
 
 /**
