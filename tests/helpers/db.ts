@@ -29,12 +29,15 @@ export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow
   }
 }
 
-/** A fresh database cloned from the migrated template (fast: a file copy, no migrations). */
-export async function createTestDatabase(): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+/**
+ * A fresh database cloned from the migrated template (fast: a file copy, no migrations), or with `empty`, one with
+ * no migration applied yet.
+ */
+export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const name = `cw_test_${randomBytes(6).toString('hex')}`;
   for (let attempt = 0; ; attempt++) {
     try {
-      await adminQuery(`create database "${name}" template "${templateName()}"`);
+      await adminQuery(`create database "${name}"${opts.empty ? '' : ` template "${templateName()}"`}`);
       break;
     } catch (e) {
       // Two files cloning at the same instant can see each other on the template; try again.
