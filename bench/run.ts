@@ -297,7 +297,39 @@ async function main() {
     if (light < STEADY_RATE) rates.push(light);
     // The open loops run in the load client, each request written out beforehand; its QueueEvents watch the completions.
     const watchOf = (queue: string) => ({ queue, redisUrl: env.redisUrl, prefix: env.prefix });
-    const b5run = (rate: number, ms: number) =>
+    // CPU per command of the measured runs at each rate, for ours and for B5 alike: the web and worker process(es)
+    // (ours with their notification jobs), Redis and Postgres (when they run on this machine), the bench's own (the
+    // load client's open loop and QueueEvents, and this process), and the whole machine: where its CPU per command goes.
+    type CpuSplit = Record<'web' | 'worker' | 'redis' | 'postgres' | 'bench' | 'machine', number>;
+    const steadyCpu = { b5: new Map<number, CpuSplit[]>(), f3: new Map<number, CpuSplit[]>() };
+    const cpuNow = async (web: Child, workerChildren: Child[]) => ({
+      web: web.cpuMs(),
+      worker: workerChildren.reduce((s, w) => s + w.cpuMs(), 0),
+      redis: await redisCpuMs(env.redis).catch(() => NaN),
+      bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()) + loadClient.cpuMs(),
+      machine: machineBusyMs(),
+    });
+    /** Runs one steady load and, when measured, records its CPU per command under `into` (settle: what must finish first). */
+    const withCpu = async (into: Map<number, CpuSplit[]>, side: { web: Child; workers: Child[] }, rate: number, run: () => Promise<OpenLoopResult>, settle: () => Promise<unknown>) => {
+      const [cpu0, pg0] = [await cpuNow(side.web, side.workers), processesCpuMs('postgres')];
+      const result = await run();
+      await settle();
+      const cpu1 = await cpuNow(side.web, side.workers);
+      const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
+      const grown = (k: keyof typeof cpu1) => perCommand(cpu1[k] - cpu0[k]);
+      const runs = into.get(rate) ?? [];
+      runs.push({
+        web: grown('web'),
+        worker: grown('worker'),
+        redis: grown('redis'),
+        postgres: perCommand(cpuGrowthMs(pg0, processesCpuMs('postgres'))),
+        bench: grown('bench'),
+        machine: grown('machine'),
+      });
+      into.set(rate, runs);
+      return result;
+    };
+    const b5load = (rate: number, ms: number) =>
       loadClient.run({
         url: baseUrl,
         rate,
@@ -306,37 +338,14 @@ async function main() {
         preferWait: true,
         requests: writeOut(rate, ms, (i) => ({ path: '/command', body: JSON.stringify({ ...createBody(scratch.next(), i), row: i % 1000 }), headers: {} })),
       });
-    // CPU per command of the measured runs at each rate, API and worker(s), notification jobs included.
-    // Redis and Postgres too (when they run on this machine), and the bench's own (the load client's open loop and
-    // QueueEvents, and this process): where the machine's CPU per command goes.
-    const f3cpu = new Map<number, Record<'web' | 'worker' | 'redis' | 'postgres' | 'bench' | 'machine', number>[]>();
-    const cpuNow = async () => ({
-      web: api.child.cpuMs(),
-      worker: workers.reduce((s, w) => s + w.cpuMs(), 0),
-      redis: await redisCpuMs(env.redis).catch(() => NaN),
-      bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()) + loadClient.cpuMs(),
-      machine: machineBusyMs(),
-    });
+    const b5run = (rate: number, ms: number, measured = true) =>
+      measured ? withCpu(steadyCpu.b5, { web: baseWeb, workers: [baseWorker] }, rate, () => b5load(rate, ms), async () => undefined) : b5load(rate, ms);
+    // The notification jobs these commands fanned out to run on in the worker: they finish before the next run.
+    const settleF3 = () => waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
     const f3run = async (rate: number, ms: number, measured = true) => {
-      const [cpu0, pg0] = [await cpuNow(), processesCpuMs('postgres')];
+      if (measured) return withCpu(steadyCpu.f3, { web: api.child, workers }, rate, () => f3load(rate, ms), settleF3);
       const result = await f3load(rate, ms);
-      // The notification jobs these commands fanned out to run on in the worker: let them finish before the next run.
-      await waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
-      if (measured) {
-        const cpu1 = await cpuNow();
-        const perCommand = (cpuMs: number) => cpuMs / Math.max(1, result.sent);
-        const grown = (k: keyof typeof cpu1) => perCommand(cpu1[k] - cpu0[k]);
-        const runs = f3cpu.get(rate) ?? [];
-        runs.push({
-          web: grown('web'),
-          worker: grown('worker'),
-          redis: grown('redis'),
-          postgres: perCommand(cpuGrowthMs(pg0, processesCpuMs('postgres'))),
-          bench: grown('bench'),
-          machine: grown('machine'),
-        });
-        f3cpu.set(rate, runs);
-      }
+      await settleF3();
       return result;
     };
     const f3load = (rate: number, ms: number) =>
@@ -356,7 +365,7 @@ async function main() {
     for (const rate of rates) {
       log(`B5 ↔ figure 3: ${rate} commands/s`);
       const raw = await interleaved<'b5' | 'f3', OpenLoopResult>({
-        b5: { run: () => b5run(rate, P.steadyMs), warm: () => b5run(rate, P.warmSteadyMs) },
+        b5: { run: () => b5run(rate, P.steadyMs), warm: () => b5run(rate, P.warmSteadyMs, false) },
         f3: { run: () => f3run(rate, P.steadyMs), warm: () => f3run(rate, P.warmSteadyMs, false) },
       });
       assertNoFailures(`B5 at ${rate}/s`, raw.b5);
@@ -522,16 +531,25 @@ async function main() {
       ...steadyRuns.flatMap((st) => {
         const queued = st.rate > 0.5 * f1.median ? `; offered ${st.rate}/s vs ${num(f1.median)}/s sustained in figure 1: mostly queueing` : '';
         const timeouts = st.timeouts ? `; ${st.timeouts} of ${st.waits} answered 202 (not done within 5 s)` : '';
-        const cpu = f3cpu.get(st.rate) ?? [];
-        // Everything on the machine (Redis, Postgres and the bench included) against what its cores give per command.
-        const machine = `; the whole machine ${fmt(stat(cpu.map((c) => c.machine)), 'ms', 1)} (its ${os.cpus().length} cores give ${num((os.cpus().length * 1000) / st.rate, 1)} ms per command at ${st.rate}/s)`;
-        const part = (k: 'redis' | 'postgres' | 'bench', label: string) =>
-          cpu.some((c) => c[k] > 0) ? `, ${label} ${fmt(stat(cpu.map((c) => c[k])), 'ms', 2)}` : '';
-        const cpuPerCommand =
-          `API ${fmt(stat(cpu.map((c) => c.web)), 'ms', 2)}, worker ${fmt(stat(cpu.map((c) => c.worker)), 'ms', 2)} incl. its notification jobs` +
-          `${part('redis', 'Redis')}${part('postgres', 'Postgres')}${part('bench', 'the bench (its load client with the QueueEvents, and itself)')}${machine}`;
+        const [cpu, b5cpu] = [steadyCpu.f3.get(st.rate) ?? [], steadyCpu.b5.get(st.rate) ?? []];
+        const machineOf = (runs: CpuSplit[]) => stat(runs.map((c) => c.machine));
+        const part = (runs: CpuSplit[], k: 'redis' | 'postgres' | 'bench', label: string) =>
+          runs.some((c) => c[k] > 0) ? `, ${label} ${fmt(stat(runs.map((c) => c[k])), 'ms', 2)}` : '';
+        const split = (runs: CpuSplit[], web: string, worker: string) =>
+          `${web} ${fmt(stat(runs.map((c) => c.web)), 'ms', 2)}, ${worker} ${fmt(stat(runs.map((c) => c.worker)), 'ms', 2)}` +
+          `${part(runs, 'redis', 'Redis')}${part(runs, 'postgres', 'Postgres')}${part(runs, 'bench', 'the bench')}`;
+        const cpuRow: Row = {
+          figure: `3. CPU per command at ${st.rate}/s, the whole machine`,
+          value: fmt(machineOf(cpu), 'ms', 1),
+          baseline: `B5 ${fmt(machineOf(b5cpu), 'ms', 1)}`,
+          ratio: ratio(machineOf(cpu).median, machineOf(b5cpu).median),
+          note:
+            `every process's CPU (/proc) over each measured run ÷ commands sent; ours: ${split(cpu, 'API', 'worker (its notification jobs included)')}; ` +
+            `B5: ${split(b5cpu, 'bare web', 'bare worker')}; the bench = its load client (open loop, QueueEvents) and itself; ` +
+            `the machine's share includes the other side's idle processes; the ${os.cpus().length} cores give ${num((os.cpus().length * 1000) / st.rate, 1)} ms per command at ${st.rate}/s: past it, commands queue`,
+        };
         return [
-          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; CPU per command: ${cpuPerCommand}`),
+          steadyRow(st, 'p50', 'POST → job completed p50', 15, `; open loop, ${st.samples} commands${queued}; its CPU per command: row "3. CPU per command at ${st.rate}/s"`),
           steadyRow(st, 'p99', 'POST → job completed p99', 60),
           steadyRow(st, 'waitP50', 'Prefer: wait=5 round trip p50', 15, `; every other request${timeouts}`),
           steadyRow(st, 'waitP99', 'Prefer: wait=5 round trip p99', 60),
@@ -542,6 +560,7 @@ async function main() {
             ratio: '—',
             note: "from each job's own timestamps (added, taken, finished) against the bench's send and QueueEvents times, every run pooled: API = sent → added, waiting = added → taken by a worker, worker = taken → finished, event = finished → seen",
           },
+          cpuRow,
         ];
       }),
     ];
