@@ -309,7 +309,7 @@ async function main() {
       bench: ((u) => (u.user + u.system) / 1000)(process.cpuUsage()) + loadClient.cpuMs(),
       machine: machineBusyMs(),
     });
-    /** Runs one steady load and, when measured, records its CPU per command under `into` (settle: what must finish first). */
+    /** Runs one steady load, waits for what it left running (`settle`), and records its CPU per command under `into`. */
     const withCpu = async (into: Map<number, CpuSplit[]>, side: { web: Child; workers: Child[] }, rate: number, run: () => Promise<OpenLoopResult>, settle: () => Promise<unknown>) => {
       const [cpu0, pg0] = [await cpuNow(side.web, side.workers), processesCpuMs('postgres')];
       const result = await run();
@@ -342,12 +342,10 @@ async function main() {
       measured ? withCpu(steadyCpu.b5, { web: baseWeb, workers: [baseWorker] }, rate, () => b5load(rate, ms), async () => undefined) : b5load(rate, ms);
     // The notification jobs these commands fanned out to run on in the worker: they finish before the next run.
     const settleF3 = () => waitIdle(env, QUEUE_NAMES.notifications, drainTimeout);
-    const f3run = async (rate: number, ms: number, measured = true) => {
-      if (measured) return withCpu(steadyCpu.f3, { web: api.child, workers }, rate, () => f3load(rate, ms), settleF3);
-      const result = await f3load(rate, ms);
-      await settleF3();
-      return result;
-    };
+    const f3run = (rate: number, ms: number, measured = true) =>
+      measured
+        ? withCpu(steadyCpu.f3, { web: api.child, workers }, rate, () => f3load(rate, ms), settleF3)
+        : f3load(rate, ms).then(async (result) => (await settleF3(), result));
     const f3load = (rate: number, ms: number) =>
       loadClient.run({
         url: api.base,
