@@ -3,7 +3,7 @@ import { createApp } from './api/app.js';
 import { startHealthServer } from './api/health-server.js';
 import { createReadCache } from './cache/read-cache.js';
 import { loadConfig, type AppConfig } from './config.js';
-import { createOrm, ensureDatabase, migrate, type Orm } from './db/orm.js';
+import { createOrm, migrateDatabase, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
 import { FinishedSignals } from './jobs/finished-signal.js';
@@ -28,12 +28,7 @@ type Closer = { name: string; close: () => Promise<unknown> };
 export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean } = {}) {
   const config = loadConfig();
   const logger = createLogger(config, roles.join('+'));
-  if (opts.migrate) {
-    await ensureDatabase(config.db.url);
-    const orm = await createOrm(config.db.url, 2, logger);
-    const applied = await migrate(orm).finally(() => orm.close());
-    logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
-  }
+  if (opts.migrate) await migrateDatabase(config.db.url, logger);
   await checkQueueRedis(config, logger);
   const orm = await createOrm(config.db.url, config.db.poolMax, logger);
   const closers: Closer[] = [];

@@ -73,6 +73,18 @@ export async function migrate(orm: Orm): Promise<string[]> {
   return applied.map((m) => m.name);
 }
 
+/**
+ * The release step (`npm run migrate`, the Procfile's release phase, `npm start` before its roles): creates the
+ * database if missing, applies the pending migrations on a connection of its own, and logs what it applied.
+ */
+export async function migrateDatabase(databaseUrl: string, logger: Logger): Promise<string[]> {
+  await ensureDatabase(databaseUrl);
+  const orm = await createOrm(databaseUrl, 2, logger);
+  const applied = await migrate(orm).finally(() => orm.close());
+  logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
+  return applied;
+}
+
 /** True when every committed migration has been applied (readiness). */
 export async function migrationsPending(orm: Orm): Promise<number> {
   return (await orm.getMigrator().getPendingMigrations()).length;
