@@ -17,6 +17,7 @@ import {
 } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
 import type { EmailChannel } from './email.js';
+import { MARK_PUBLISHED_UPDATE, type PublishMarks } from './outbox.js';
 import { renderEmail, renderGuestEmail, renderNotification } from './templates.js';
 import { postWebhook, webhookBody } from './webhooks.js';
 
@@ -36,6 +37,8 @@ export interface NotificationDeps {
   config: Pick<AppConfig, 'followUps' | 'queue'>;
   logger: Logger;
   mailer: EmailChannel;
+  /** This process's pending published marks (./outbox.ts), written by the event statements on their way. */
+  marks?: PublishMarks;
 }
 
 /** About the job being run: `final` is true on its last attempt (a failure then is for good); `log` is bound to it. */
@@ -81,11 +84,18 @@ export function createNotificationHandlers(deps: NotificationDeps): Notification
   };
 }
 
-/** What the event's statement answers for it: was the notification new, the matching endpoints, the booking's guests. */
+/** An email's claim in `email_sends`: its row and the attempt this is. */
+type EmailClaimed = { id: string; attempts: number };
+
+/**
+ * What the event's statement answers for it: was the notification new, the matching endpoints, the booking's guests,
+ * and the member's email claim (null: not taken, see {@link sendEmail}; absent when the event asked for none).
+ */
 interface EventFanOut {
   inserted: boolean;
   endpoints: string[];
   guests: { id: string; name: string; email: string }[];
+  claim: EmailClaimed | null;
 }
 
 /** One event's part of {@link EVENT_FAN_OUT_SQL}. */
@@ -100,19 +110,26 @@ interface EventRow {
   at: Date;
   workspaceId: string;
   bookingId: string;
+  /** The member's address, to claim its email in the same statement; null when the member has none. */
+  memberEmail: string | null;
+  /** The `email_sends` row id for that claim. */
+  claimId: string;
 }
 
 /**
  * One round trip for a batch of events (one, at a light load: see {@link statementsOf}). For each: inserts the
  * notification (ON CONFLICT DO NOTHING), reads the workspace's active endpoints subscribed to the type and inserts
- * their pending delivery rows (ON CONFLICT DO NOTHING), and reads the booking's guests in their listed order. Read
+ * their pending delivery rows (ON CONFLICT DO NOTHING), claims the member's email as {@link EMAIL_CLAIM_SQL} does (a
+ * statement and a commit fewer per event than claiming it apart), writes the process's pending outbox published marks
+ * (a statement fewer per few commands at a light load, where every mark went alone: see PublishMarks), and reads the
+ * booking's guests in their listed order. Read
  * fresh on every run (no cache): an endpoint registered or disabled a moment ago counts as it would have with
  * separate statements. Data-modifying CTEs run on one snapshot; the whole statement commits or fails as one. The
  * events travel as one JSON parameter (the stored `data` is each event's payload as it came).
  */
 const EVENT_FAN_OUT_SQL = `with "ev" as (
     select * from jsonb_to_recordset(?::jsonb) as e("i" int, "id" uuid, "userId" uuid, "type" text, "title" text, "body" text,
-      "data" jsonb, "outboxId" uuid, "at" timestamptz, "workspaceId" uuid, "bookingId" uuid)
+      "data" jsonb, "outboxId" uuid, "at" timestamptz, "workspaceId" uuid, "bookingId" uuid, "memberEmail" text, "claimId" uuid)
   ), "inserted" as (
     insert into "notifications" ("id", "user_id", "type", "title", "body", "data", "outbox_id", "read_at", "created_at")
     select "id", "userId", "type", "title", "body", "data", "outboxId", null, "at" from "ev"
@@ -126,23 +143,35 @@ const EVENT_FAN_OUT_SQL = `with "ev" as (
     select gen_random_uuid(), en."id", ev."outboxId", ev."type", 'pending', 0, null, null, null, ev."at", ev."at"
     from "endpoints" en join "ev" on ev."i" = en."i"
     on conflict ("endpoint_id", "outbox_id") do nothing
+  ), "claims" as (
+    ${claimSql(`select "claimId", "outboxId", "memberEmail", "type" from "ev" where "memberEmail" is not null`)}
+  ), "marked" as (
+    ${MARK_PUBLISHED_UPDATE}
   )
   select ev."i",
     exists (select 1 from "inserted" n where n."outbox_id" = ev."outboxId") as "inserted",
+    (select json_build_object('id', c."id", 'attempts', c."attempts") from "claims" c where c."outbox_id" = ev."outboxId") as "claim",
     coalesce((select json_agg(en."id" order by en."id") from "endpoints" en where en."i" = ev."i"), '[]') as "endpoints",
     coalesce((select json_agg(json_build_object('id', g."id", 'name', g."name", 'email', g."email") order by g."position", g."id")
               from "guests" g where g."booking_id" = ev."bookingId"), '[]') as "guests"
   from "ev" order by ev."i"`;
 
-/** Claims (outbox id, recipient) pairs for sending; answers the pairs claimed (see {@link sendEmail}). */
-const EMAIL_CLAIM_SQL = `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
-  select "id", "outboxId", "recipient", "eventType", 'sending', 1, now(), now()
-  from jsonb_to_recordset(?::jsonb) as c("id" uuid, "outboxId" uuid, "recipient" text, "eventType" text)
+/**
+ * Claims the (id, outbox id, recipient, event type) rows `source` selects, for sending: a new pair, a `failed` one
+ * or an abandoned claim (older than the lease) is taken; answers the pairs claimed (see {@link sendEmail}).
+ */
+function claimSql(source: string): string {
+  return `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at")
+  select *, 'sending', 1, now(), now() from (${source}) as "claim"
   on conflict ("outbox_id", "recipient") do update
     set "status" = 'sending', "attempts" = "email_sends"."attempts" + 1, "claimed_at" = now(), "last_error" = null
     where "email_sends"."status" = 'failed'
-       or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ?))
+       or ("email_sends"."status" = 'sending' and "email_sends"."claimed_at" < now() - make_interval(secs => ${EMAIL_CLAIM_LEASE_SECONDS}))
   returning "id", "outbox_id", "recipient", "attempts"`;
+}
+
+/** Claims the (outbox id, recipient) pairs of one JSON parameter: a retry's email, a guest's. */
+const EMAIL_CLAIM_SQL = claimSql(`select * from jsonb_to_recordset(?::jsonb) as c("id" uuid, "outboxId" uuid, "recipient" text, "eventType" text)`);
 
 /**
  * The rows by `id = any(…)`, each one's message id picked from the parallel array: the primary key finds them. Joined
@@ -166,18 +195,27 @@ const statementsOf = onePer((orm: Orm) => createStatements(orm));
 
 function createStatements(orm: Orm) {
   return {
-    event: new Coalescer<EventRow, EventFanOut>(
+    event: new Coalescer<{ row: EventRow; marks: PublishMarks | undefined }, EventFanOut>(
       async (events) => {
-        const rows = await query<EventFanOut & { i: number }>(orm.em, EVENT_FAN_OUT_SQL, [JSON.stringify(events.map((e, i) => ({ i, ...e })))]);
-        return rows.map(({ inserted, endpoints, guests }) => ({ inserted, endpoints, guests }));
+        const carried = [...new Set(events.map((e) => e.marks))].flatMap((marks) => (marks ? [{ marks, ids: marks.take() }] : []));
+        try {
+          const rows = await query<EventFanOut & { i: number }>(orm.em, EVENT_FAN_OUT_SQL, [
+            JSON.stringify(events.map((e, i) => ({ i, ...e.row }))),
+            new Date(),
+            carried.flatMap((c) => c.ids),
+          ]);
+          return rows.map(({ inserted, endpoints, guests, claim }) => ({ inserted, endpoints, guests, claim }));
+        } catch (err) {
+          for (const { marks, ids } of carried) marks.add(ids);
+          throw err;
+        }
       },
-      { name: 'notification-event', maxBatch: 50, key: (e) => e.outboxId.toLowerCase() },
+      { name: 'notification-event', maxBatch: 50, key: (e) => e.row.outboxId.toLowerCase() },
     ),
-    claim: new Coalescer<EmailClaim, { id: string; attempts: number } | undefined>(
+    claim: new Coalescer<EmailClaim, EmailClaimed | undefined>(
       async (claims) => {
         const rows = await query<{ id: string; outbox_id: string; recipient: string; attempts: number }>(orm.em, EMAIL_CLAIM_SQL, [
           JSON.stringify(claims.map((c) => ({ id: randomUUID(), ...c }))),
-          EMAIL_CLAIM_LEASE_SECONDS,
         ]);
         // Postgres answers uuids in lower case.
         const claimed = new Map(rows.map((r) => [emailKey(r.outbox_id, r.recipient), { id: r.id, attempts: r.attempts }]));
@@ -208,7 +246,8 @@ function createStatements(orm: Orm) {
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData, log?: Logger): Promise<JobOutcome> {
   const { outboxId, payload } = data;
   const content = renderNotification(type, payload);
-  const { inserted, endpoints, guests } = await statementsOf(deps.orm).event.call({
+  const hasEmail = payload.userEmail.includes('@');
+  const row: EventRow = {
     id: randomUUID(),
     userId: payload.userId,
     type,
@@ -219,12 +258,14 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
     at: new Date(),
     workspaceId: payload.workspaceId,
     bookingId: payload.bookingId,
-  });
+    memberEmail: hasEmail ? payload.userEmail : null,
+    claimId: randomUUID(),
+  };
+  const { inserted, endpoints, guests, claim } = await statementsOf(deps.orm).event.call({ row, marks: deps.marks });
 
   const { email, webhook } = deps.config.followUps;
   const emails: NotificationJobData<'email.send'>[] = [];
   const addresses = new Set<string>();
-  const hasEmail = payload.userEmail.includes('@');
   if (hasEmail) {
     emails.push({ outboxId, eventType: type, userId: payload.userId, to: payload.userEmail, payload });
     addresses.add(payload.userEmail.toLowerCase());
@@ -242,7 +283,8 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
   const handedOver: NotificationJobData<'email.send'>[] = [];
   await Promise.all(
     emails.map((data) =>
-      sendEmail(deps, data, log).catch((err: unknown) => {
+      // The member's email was claimed by the event's statement (claim: null when it was not to be taken).
+      (data.guest ? sendEmail(deps, data, log) : sendClaimed(deps, data, claim ?? undefined, log)).catch((err: unknown) => {
         log?.warn({ err: (err as Error)?.message ?? String(err), to: emailRecipientKey(data) }, 'email not sent; retried by its own job');
         handedOver.push(data);
       }),
@@ -269,9 +311,14 @@ export async function handleBookingEvent(deps: NotificationDeps, type: BookingEv
  * once the lease has passed: that window is as small as one UPDATE.
  */
 export async function sendEmail(deps: NotificationDeps, data: NotificationJobData<'email.send'>, log?: Logger): Promise<JobOutcome> {
+  const { outboxId, eventType, to } = data;
+  return sendClaimed(deps, data, await statementsOf(deps.orm).claim.call({ outboxId, recipient: to, eventType }), log);
+}
+
+/** sendEmail past its claim: `claim` is the claimed row, undefined when the claim was not taken. */
+async function sendClaimed(deps: NotificationDeps, data: NotificationJobData<'email.send'>, claim: EmailClaimed | undefined, log?: Logger): Promise<JobOutcome> {
   const { outboxId, eventType, to, guest, payload } = data;
   const connection = deps.orm.em.getConnection();
-  const claim = await statementsOf(deps.orm).claim.call({ outboxId, recipient: to, eventType });
   if (!claim) {
     const row = await deps.orm.em.fork().findOne(EmailSendSchema, { outboxId, recipient: to });
     if (row?.status === 'sent') return { outcome: 'skipped', reason: 'already sent', messageId: row.messageId };

@@ -77,8 +77,9 @@ export async function publishCommitted(
  * `published_at is null` there, the planner may read the rows through the partial index of unpublished rows, whose
  * dead entries (every row marked since the last VACUUM) it then walks at each mark, where the primary key finds them.
  */
+export const MARK_PUBLISHED_UPDATE = `update "outbox" set "published_at" = coalesce("published_at", ?) where "id" = any(?::uuid[])`;
 export const MARK_PUBLISHED_SQL = `with "async_commit" as (select set_config('synchronous_commit', 'off', true))
-  update "outbox" set "published_at" = coalesce("published_at", ?) where "id" = any(?::uuid[]) and exists (select 1 from "async_commit")`;
+  ${MARK_PUBLISHED_UPDATE} and exists (select 1 from "async_commit")`;
 
 /**
  * The published marks of one process, written together `delayMs` after the first of them, one statement at a time.
@@ -104,12 +105,21 @@ export class PublishMarks {
     if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.delayMs);
   }
 
-  /** Writes the pending marks now (after any write in progress); resolves when they are written or failed. */
-  flush(): Promise<void> {
+  /**
+   * Hands the pending marks to a statement that writes them on its way (the event fan-out of the same process, in
+   * ./notification.handlers.ts): this one's own statement is then not needed. If that statement fails, `add` them back.
+   */
+  take(): string[] {
     clearTimeout(this.timer);
     this.timer = undefined;
     const ids = this.ids;
     this.ids = [];
+    return ids;
+  }
+
+  /** Writes the pending marks now (after any write in progress); resolves when they are written or failed. */
+  flush(): Promise<void> {
+    const ids = this.take();
     if (ids.length)
       this.writing = this.writing.then(() =>
         query(this.orm.em, MARK_PUBLISHED_SQL, [new Date(), ids]).then(

@@ -416,9 +416,14 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
     // The handler alone, on its own ORM (its statements counted apart from the running workers') and a queue that
     // records what it is given.
     const orm = await createOrm(stack.config.db.url, 2);
-    // The event's own statement, counted apart from its emails' claims and records.
+    // The event's own statement, counted apart from its emails' claims and records; the claims apart (the member's
+    // is taken by the event's statement, the guest's by one of its own).
     let statements = 0;
-    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => void (q.sql.startsWith('with "ev"') && statements++));
+    let claims = 0;
+    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => {
+      if (q.sql.startsWith('with "ev"')) statements++;
+      if (q.sql.startsWith('insert into "email_sends"')) claims++;
+    });
     const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
     const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
     const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
@@ -433,6 +438,7 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
 
       expect(await run()).toEqual({ outcome: 'created', emails: 2, guestEmails: 1, emailsRetried: 0, webhooks: 1 });
       expect(statements).toBe(1);
+      expect(claims).toBe(1);
       // Both emails were sent by the handler itself; only the webhook delivery is a job of its own.
       expect(mail.sentFor(outboxId).map((m) => m.to)).toEqual([host.email, pat!.email]);
       expect(await em().count(EmailSendSchema, { outboxId, status: 'sent' })).toBe(2);
@@ -449,11 +455,91 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
       // Replayed: one statement again, the same jobs, nothing stored or sent twice.
       expect(await run()).toEqual({ outcome: 'exists', emails: 2, guestEmails: 1, emailsRetried: 0, webhooks: 1 });
       expect(statements).toBe(2);
+      expect(claims).toBe(2);
       expect(bulks[1]).toEqual(bulks[0]);
       expect(mail.sentFor(outboxId)).toHaveLength(2);
       expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
       expect(await em().count(WebhookDeliverySchema, { outboxId })).toBe(1);
     } finally {
+      await orm.close();
+    }
+  });
+  it("the event's statement claims the member's email as a claim of its own would: an abandoned claim is taken over, a live one left to its holder", async () => {
+    const { space } = await seedSpace(stack);
+    const host = makeUser('member', `claim-${randomUUID().slice(0, 6)}`);
+    const created = await outboxOf(await bookAndWait(host, space.id, 116), 'BOOKING_CREATED');
+    await completed(notificationJobId.event(created.id));
+
+    const orm = await createOrm(stack.config.db.url, 2);
+    const bulks: { name: string; opts: { jobId?: string } }[][] = [];
+    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
+    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
+    try {
+      const payload = { ...(created.payload as BookingEventPayload), status: 'confirmed' };
+      // Other workers claimed these events' emails: one a moment ago (still sending), one past the lease (it died).
+      const [live, abandoned] = [randomUUID(), randomUUID()];
+      await em().getConnection().execute(
+        `insert into "email_sends" ("id", "outbox_id", "recipient", "event_type", "status", "attempts", "claimed_at", "created_at") values
+           (?, ?, ?, 'BOOKING_CONFIRMED', 'sending', 1, now(), now()),
+           (?, ?, ?, 'BOOKING_CONFIRMED', 'sending', 1, now() - interval '61 seconds', now() - interval '61 seconds')`,
+        [randomUUID(), live, host.email, randomUUID(), abandoned, host.email],
+      );
+      const run = (outboxId: string) => handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload });
+
+      // The live claim is left alone: nothing sent, the email handed over to a job of its own, which retries later.
+      expect(await run(live)).toEqual({ outcome: 'created', emails: 1, guestEmails: 0, emailsRetried: 1, webhooks: 0 });
+      expect(mail.sentFor(live)).toEqual([]);
+      expect(bulks.flat().map((j) => [j.name, j.opts.jobId])).toEqual([['email.send', notificationJobId.email(live, host.id)]]);
+      expect(await em().findOneOrFail(EmailSendSchema, { outboxId: live })).toMatchObject({ status: 'sending', attempts: 1 });
+
+      // The abandoned one is taken over and sent by the event's job.
+      expect(await run(abandoned)).toEqual({ outcome: 'created', emails: 1, guestEmails: 0, emailsRetried: 0, webhooks: 0 });
+      expect(mail.sentFor(abandoned).map((m) => m.to)).toEqual([host.email]);
+      expect(await em().findOneOrFail(EmailSendSchema, { outboxId: abandoned })).toMatchObject({ status: 'sent', attempts: 2 });
+      expect(bulks).toHaveLength(1);
+    } finally {
+      await orm.close();
+    }
+  });
+  it("the event's statement writes the process's pending published marks on its way; a failed one gives them back", async () => {
+    const { space } = await seedSpace(stack);
+    const host = makeUser('member', `marks-${randomUUID().slice(0, 6)}`);
+    const rows = [];
+    for (const hours of [120, 121]) rows.push(await outboxOf(await bookAndWait(host, space.id, hours), 'BOOKING_CREATED'));
+    await completed(notificationJobId.event(rows[1]!.id));
+    await stack.marks.flush();
+    await em().nativeUpdate(OutboxSchema, { id: { $in: rows.map((r) => r.id) } }, { publishedAt: null });
+
+    const orm = await createOrm(stack.config.db.url, 2);
+    const sql: string[] = [];
+    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => void sql.push(q.sql));
+    const queue = { addBulk: async () => undefined };
+    // Marks that would wait a minute for a statement of their own.
+    const errors: unknown[] = [];
+    const marks = new PublishMarks(orm, 60_000, (err) => errors.push(err));
+    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel, marks };
+    try {
+      const payload = { ...(rows[0]!.payload as BookingEventPayload), status: 'confirmed' };
+      marks.add(rows.map((r) => r.id));
+      const outboxId = randomUUID();
+      expect(await handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId, payload })).toMatchObject({ outcome: 'created' });
+      expect(marks.pending).toBe(0);
+      expect(sql.filter((q) => q.startsWith('with "async_commit"'))).toEqual([]);
+      const marked = await em().find(OutboxSchema, { id: { $in: rows.map((r) => r.id) } });
+      expect(marked.map((r) => r.publishedAt)).toEqual([expect.any(Date), expect.any(Date)]);
+
+      // A statement that fails (here on a mark that is no uuid) writes nothing and hands its marks back.
+      await em().nativeUpdate(OutboxSchema, { id: rows[0]!.id }, { publishedAt: null });
+      marks.add(['not-a-uuid', rows[0]!.id]);
+      const failing = randomUUID();
+      await expect(handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId: failing, payload })).rejects.toThrow();
+      expect(marks.pending).toBe(2);
+      expect(await em().count(NotificationSchema, { outboxId: failing })).toBe(0);
+      expect(await em().count(EmailSendSchema, { outboxId: failing })).toBe(0);
+      expect(marks.take()).toEqual(['not-a-uuid', rows[0]!.id]);
+      expect(errors).toEqual([]);
+    } finally {
+      await marks.close();
       await orm.close();
     }
   });
