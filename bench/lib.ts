@@ -123,7 +123,7 @@ export function machineBusyMs(): number {
 /**
  * The kernel's DAMON monitors, when any runs (its sysfs interface, Linux ≥ 5.18): proactive reclaim that samples
  * memory access and pages out what looks cold. On the machine these figures were taken on, one sampled all physical
- * memory every 0.5 s, and the light-load reads' slow requests came in bursts at that period (README → Performance).
+ * memory every 0.5 s, and the light-load reads' slow requests came in bursts at that period (docs/performance-log.md).
  * Named in the table's header so a tail latency can be read against it; undefined when none is on.
  */
 export function kernelReclaimLabel(): string | undefined {

@@ -82,9 +82,10 @@ export const MARK_PUBLISHED_SQL = `with "async_commit" as (select set_config('sy
   ${MARK_PUBLISHED_UPDATE} and exists (select 1 from "async_commit")`;
 
 /**
- * The published marks of one process, written together `delayMs` after the first of them, one statement at a time.
- * Being bookkeeping (above), a mark need not hold up its command: at a light load each command's mark was a
- * statement and a round trip of its own on the way to "completed" (README → Performance). A mark that is never
+ * The published marks of one process, written together `delayMs` after the first of them, one statement at a time,
+ * unless an event statement of the process takes them on its way first (`take`). Being bookkeeping (above), a mark
+ * need not hold up its command: at a light load each command's mark was a statement and a round trip of its own on
+ * the way to "completed" (docs/performance-log.md). A mark that is never
  * written (the process died, Postgres was down) leaves its rows to the relay, which re-enqueues them under the same
  * job ids once they are `OUTBOX_RELAY_GRACE_MS` old; so the delay must stay well below that grace.
  * `close()` writes what is pending: call it before the ORM closes.

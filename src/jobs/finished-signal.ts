@@ -7,7 +7,7 @@ import { QUEUE_NAMES } from './catalogue.js';
 /**
  * "This command job has finished (or failed an attempt)": the signal `Prefer: wait` waits for. A Redis pub/sub
  * channel, not BullMQ's QueueEvents: QueueEvents makes every web process read the queue's whole event stream (about
- * three wake-ups per command, waited for or not, measured in README → Performance), where this costs one message per
+ * three wake-ups per command, waited for or not, measured in docs/performance-log.md), where this costs one message per
  * finished batch of jobs. The signal only says "look again": the job's state in Redis stays the truth, so a lost
  * signal (a reconnect) costs a waiter its timeout, never a wrong answer.
  */
