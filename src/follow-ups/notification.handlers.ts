@@ -89,7 +89,7 @@ type EmailClaimed = { id: string; attempts: number };
 
 /**
  * What the event's statement answers for it: was the notification new, the matching endpoints, the booking's guests,
- * and the member's email claim (null: not taken, see {@link sendEmail}; absent when the event asked for none).
+ * and the member's email claim (null when the event asked for none or it was not taken: see {@link sendEmail}).
  */
 interface EventFanOut {
   inserted: boolean;
