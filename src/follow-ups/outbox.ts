@@ -70,14 +70,19 @@ export async function publishCommitted(
 }
 
 /**
- * Marks a command's own rows published. The mark is bookkeeping for the relay (the enqueue above is the publish), so
- * its commit does not wait for the WAL flush (`synchronous_commit` off for this one statement's transaction): a mark
- * lost to a Postgres crash only makes the relay enqueue the rows again under the same job ids.
- * A row the relay marked first keeps its mark (coalesce), a condition kept out of the WHERE clause on purpose: with
- * `published_at is null` there, the planner may read the rows through the partial index of unpublished rows, whose
- * dead entries (every row marked since the last VACUUM) it then walks at each mark, where the primary key finds them.
+ * Marks rows published (at ?, the ids ?). A row the relay marked first keeps its mark (coalesce), a condition kept out
+ * of the WHERE clause on purpose: with `published_at is null` there, the planner may read the rows through the partial
+ * index of unpublished rows, whose dead entries (every row marked since the last VACUUM) it then walks at each mark,
+ * where the primary key finds them.
  */
 export const MARK_PUBLISHED_UPDATE = `update "outbox" set "published_at" = coalesce("published_at", ?) where "id" = any(?::uuid[])`;
+
+/**
+ * Marks a command's own rows published, in a statement of its own. The mark is bookkeeping for the relay (the enqueue
+ * above is the publish), so its commit does not wait for the WAL flush (`synchronous_commit` off for this one
+ * statement's transaction): a mark lost to a Postgres crash only makes the relay enqueue the rows again under the same
+ * job ids.
+ */
 export const MARK_PUBLISHED_SQL = `with "async_commit" as (select set_config('synchronous_commit', 'off', true))
   ${MARK_PUBLISHED_UPDATE} and exists (select 1 from "async_commit")`;
 

@@ -9,7 +9,8 @@ import {
   WebhookDeliverySchema,
   WebhookEndpointSchema,
 } from '../../src/db/entities/index.js';
-import { createOrm } from '../../src/db/orm.js';
+import { createOrm, type Orm } from '../../src/db/orm.js';
+import type { EmailChannel } from '../../src/follow-ups/email.js';
 import { handleBookingEvent, sendEmail } from '../../src/follow-ups/notification.handlers.js';
 import { publishOutbox, pruneOutbox, PublishMarks, relayOutbox } from '../../src/follow-ups/outbox.js';
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
@@ -74,6 +75,19 @@ async function jobState(id: string) {
   return job ? { state: await job.getState(), returnvalue: job.returnvalue as { outcome?: string } | null } : undefined;
 }
 const completed = (id: string) => until(`job ${id} completed`, async () => ((await jobState(id))?.state === 'completed' ? jobState(id) : undefined));
+
+/**
+ * The notification handlers' deps on an ORM of their own (their statements counted apart from the running workers'),
+ * with a queue that records the jobs it is given. Close the ORM after.
+ */
+async function handlersAlone(opts: { mailer?: EmailChannel; marks?: (orm: Orm) => PublishMarks } = {}) {
+  const orm = await createOrm(stack.config.db.url, 2);
+  const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
+  const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
+  const marks = opts.marks?.(orm);
+  const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: opts.mailer ?? mail.channel, marks };
+  return { orm, bulks, marks, deps: deps as never };
+}
 
 describe('publishing: after commit, and the relay', () => {
   it('publishes a command’s events right after commit with jobId outbox-<id> and marks them published', async () => {
@@ -415,7 +429,7 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
 
     // The handler alone, on its own ORM (its statements counted apart from the running workers') and a queue that
     // records what it is given.
-    const orm = await createOrm(stack.config.db.url, 2);
+    const { orm, bulks, deps } = await handlersAlone();
     // The event's own statement, counted apart from its emails' claims and records; the claims apart (the member's
     // is taken by the event's statement, the guest's by one of its own).
     let statements = 0;
@@ -424,9 +438,6 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
       if (q.sql.startsWith('with "ev"')) statements++;
       if (q.sql.startsWith('insert into "email_sends"')) claims++;
     });
-    const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
-    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
-    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
     try {
       const payload: BookingEventPayload = {
         ...(created.payload as BookingEventPayload),
@@ -470,10 +481,7 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
     const created = await outboxOf(await bookAndWait(host, space.id, 116), 'BOOKING_CREATED');
     await completed(notificationJobId.event(created.id));
 
-    const orm = await createOrm(stack.config.db.url, 2);
-    const bulks: { name: string; opts: { jobId?: string } }[][] = [];
-    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
-    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel };
+    const { orm, bulks, deps } = await handlersAlone();
     try {
       const payload = { ...(created.payload as BookingEventPayload), status: 'confirmed' };
       // Other workers claimed these events' emails: one a moment ago (still sending), one past the lease (it died).
@@ -510,14 +518,12 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
     await stack.marks.flush();
     await em().nativeUpdate(OutboxSchema, { id: { $in: rows.map((r) => r.id) } }, { publishedAt: null });
 
-    const orm = await createOrm(stack.config.db.url, 2);
-    const sql: string[] = [];
-    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => void sql.push(q.sql));
-    const queue = { addBulk: async () => undefined };
     // Marks that would wait a minute for a statement of their own.
     const errors: unknown[] = [];
-    const marks = new PublishMarks(orm, 60_000, (err) => errors.push(err));
-    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: mail.channel, marks };
+    const { orm, deps, marks: made } = await handlersAlone({ marks: (orm) => new PublishMarks(orm, 60_000, (err) => errors.push(err)) });
+    const marks = made!;
+    const sql: string[] = [];
+    orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => void sql.push(q.sql));
     try {
       const payload = { ...(rows[0]!.payload as BookingEventPayload), status: 'confirmed' };
       marks.add(rows.map((r) => r.id));
@@ -554,17 +560,14 @@ describe('follow-up jobs running together share their round trips', () => {
     await completed(notificationJobId.event(created.id));
 
     // The handlers alone, on their own ORM (statements counted apart from the running workers').
-    const orm = await createOrm(stack.config.db.url, 2);
+    const sent = recordingMailer();
+    const { orm, bulks, deps } = await handlersAlone({ mailer: sent.channel });
     let statements = 0;
     let eventStatements = 0;
     orm.em.getConnection().getKnex().on('query', (q: { sql: string }) => {
       statements++;
       if (q.sql.startsWith('with "ev"')) eventStatements++;
     });
-    const bulks: { opts: { jobId?: string } }[][] = [];
-    const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
-    const sent = recordingMailer();
-    const deps = { orm, queues: { notifications: queue, deadLetter: queue }, config: stack.config, logger: createLogger(stack.config, 'test'), mailer: sent.channel };
     try {
       const payload = { ...(created.payload as BookingEventPayload), status: 'confirmed' };
       const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
