@@ -69,6 +69,17 @@ export function commandIdentity(c: Context<AppEnv>): CommandIdentity {
   return { jobId: `idem-${digest.slice(0, 40)}`, key, newId: uuidFromHash(sha256(`booking\u0000${digest}`)) };
 }
 
+/**
+ * The command's identity and, for a keyed request, what its key already holds (readPrior; undefined without a key),
+ * looked up before the route's own checks. For the commands that remove what their route checks (a deleted booking,
+ * a removed cart item): the replay of such a command that ran must answer its job, as any replay does, where the
+ * check would now answer 404. A replay skips those checks; they ran when its command was accepted.
+ */
+export async function identityAndPrior(c: Context<AppEnv>, deps: AppDeps): Promise<{ identity: CommandIdentity; prior: Prior | null | undefined }> {
+  const identity = commandIdentity(c);
+  return { identity, prior: identity.key ? await readPrior(deps, identity.jobId) : undefined };
+}
+
 /** `Prefer: wait=N` in seconds, capped by config; 0 when absent. */
 function preferWait(c: Context<AppEnv>, max: number): number {
   const m = c.req.header('prefer')?.match(/(?:^|[,;\s])wait\s*=\s*(\d+)/i);

@@ -27,7 +27,9 @@ const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
 
 /**
  * True when Postgres cannot be reached (refused, timed out, pool exhausted, server shutting down): the API
- * answers 503 and workers retry. SQLSTATE class 08 (connection) and 57P0x (operator intervention).
+ * answers 503 and workers retry. pg reports its connect timeout (`connectionTimeoutMillis`, a server that accepts
+ * connections and never answers) as "timeout expired" or as "Connection terminated due to connection timeout",
+ * whichever of the socket's events comes first. SQLSTATE class 08 (connection) and 57P0x (operator intervention).
  */
 export function isDatabaseUnavailable(e: unknown): boolean {
   const code = pgCode(e);
@@ -38,6 +40,6 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   return (
     name === 'ConnectionException' ||
     name === 'KnexTimeoutError' ||
-    /Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(message)
+    /Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect|^timeout expired$|Query read timeout/i.test(message)
   );
 }

@@ -7,8 +7,15 @@ import net from 'node:net';
 export async function startTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<net.Socket>();
   let accepting = true;
+  let hanging = false;
   const server = net.createServer((client) => {
     if (!accepting) return client.destroy();
+    if (hanging) {
+      // Accepted and never answered: what a host that stopped answering looks like to a new connection.
+      sockets.add(client);
+      client.on('error', () => client.destroy()).on('close', () => sockets.delete(client));
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
     const drop = () => {
@@ -32,6 +39,13 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     },
     up() {
       accepting = true;
+      hanging = false;
+    },
+    /** Drop every connection, then accept new ones and never answer them (until up()). */
+    hang() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      hanging = true;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -178,6 +178,46 @@ describe('Idempotency-Key', () => {
   });
 });
 
+describe('Idempotency-Key on commands that remove what they name', () => {
+  it('a DELETE replayed with its key answers the same job, not 404; the key on another booking is 422', async () => {
+    const created = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(70) } });
+    const bookingId = created.body.result.bookingId as string;
+    const del = (id: string, wait?: number) =>
+      stack.request('DELETE', `/api/v1/booking/bookings/${id}`, { as: member, headers: { 'idempotency-key': 'key-delete' }, ...(wait ? { wait } : {}) });
+    const first = await del(bookingId, 10);
+    expect(first.body).toMatchObject({ state: 'completed', result: { bookingId, deleted: true } });
+    const replay = await del(bookingId);
+    expect(replay.status).toBe(202);
+    expect(replay.body).toMatchObject({ jobId: first.body.id, bookingId });
+    const waited = await del(bookingId.toUpperCase(), 5);
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    // Without the key the booking is gone as before.
+    expect((await stack.request('DELETE', `/api/v1/booking/bookings/${bookingId}`, { as: member })).status).toBe(404);
+    const other = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(72) } });
+    const reused = await del(other.body.result.bookingId);
+    expect(reused.status).toBe(422);
+    expect(reused.body.error.code).toBe('idempotency_key_reused');
+    expect(await em().count(BookingSchema, { id: other.body.result.bookingId, deletedAt: null })).toBe(1);
+  });
+
+  it('a cart remove-item replayed with its key answers the same job, not 404', async () => {
+    const shopper = makeUser('member');
+    const added = await stack.request('POST', '/api/v1/booking/cart/add-item', { as: shopper, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(74) } });
+    const itemId = added.body.result.itemId as string;
+    const remove = (wait?: number) =>
+      stack.request('POST', '/api/v1/booking/cart/remove-item', { as: shopper, body: { itemId }, headers: { 'idempotency-key': 'key-remove' }, ...(wait ? { wait } : {}) });
+    const first = await remove(10);
+    expect(first.body).toMatchObject({ state: 'completed', result: { itemId, status: 'removed' } });
+    const replay = await remove(5);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    // Another member's key of the same name is another command: the item is not theirs.
+    const stranger = await stack.request('POST', '/api/v1/booking/cart/remove-item', { as: makeUser('member'), body: { itemId }, headers: { 'idempotency-key': 'key-remove' } });
+    expect(stranger.status).toBe(404);
+  });
+});
+
 describe('Prefer: wait and job status', () => {
   it('without Prefer the answer is 202 and the job can be polled to completion', async () => {
     const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(60) } });

@@ -108,6 +108,23 @@ describe('Postgres down', () => {
   });
 });
 
+describe('Postgres not answering', () => {
+  it('a server that accepts connections and never answers is 503 after the connect timeout, not 500', async () => {
+    pgProxy.hang();
+    try {
+      // The pool's connections were dropped: each request below needs a new one, which the proxy never answers.
+      for (const res of [await stack.request('GET', '/api/v1/booking/bookings', { as: makeUser('member') }), await create(), await stack.request('GET', `/api/v1/spaces/${spaceId}`, { as: member })]) {
+        expect(res.status).toBe(503);
+        expect(res.body.error.code).toBe('service_unavailable');
+      }
+    } finally {
+      pgProxy.up();
+    }
+    const back = await eventually(() => stack.request('GET', '/api/v1/booking/bookings', { as: member }), (r) => r.status === 200);
+    expect(back.status).toBe(200);
+  });
+});
+
 describe('transient faults inside a job', () => {
   it('a job that meets a Postgres outage retries with backoff and completes once Postgres returns', async () => {
     const slot = hourlySlot(900);

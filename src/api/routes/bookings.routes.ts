@@ -9,7 +9,7 @@ import { requireRole } from '../guards.js';
 import * as S from '../schemas.js';
 import { bookingDto, detailCodec, detailEntry, detailJson, pageBody, pageCodec } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
-import { commandIdentity, submitCommand } from '../submit-command.js';
+import { commandIdentity, identityAndPrior, submitCommand } from '../submit-command.js';
 import { json, body } from '../openapi-helpers.js';
 import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
 import { priorOf, queuedFingerprint } from '../job-status.js';
@@ -168,8 +168,11 @@ export function bookingRoutes(deps: AppDeps) {
   });
 
   app.openapi(deleteBooking, async (c) => {
-    const booking = await visibleBooking(c, c.req.valid('param').id);
-    return (await submitCommand(c, deps, 'booking.delete', { bookingId: booking.id }, undefined, { bookingId: booking.id })) as Submitted;
+    // A deleted booking is gone for visibleBooking: the key's replay is answered before it looks.
+    const { identity, prior } = await identityAndPrior(c, deps);
+    const id = c.req.valid('param').id.toLowerCase(); // as Postgres writes uuids: the fingerprint of the first request
+    const bookingId = prior ? id : (await visibleBooking(c, id)).id;
+    return (await submitCommand(c, deps, 'booking.delete', { bookingId }, identity, { bookingId }, prior)) as Submitted;
   });
 
   app.openapi(cancelBooking, async (c) => {

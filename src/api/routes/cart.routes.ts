@@ -16,7 +16,7 @@ import { DEFAULT_PAYMENT_METHOD } from '../../payments/payment-provider.js';
 import * as C from '../cart.schemas.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
-import { commandIdentity, submitCommand } from '../submit-command.js';
+import { commandIdentity, identityAndPrior, submitCommand } from '../submit-command.js';
 import { json, body } from '../openapi-helpers.js';
 import { apiRouter } from '../router.js';
 
@@ -170,12 +170,16 @@ export function cartRoutes(deps: AppDeps) {
   app.openapi(removeItem, async (c) => {
     const { itemId, userId } = c.req.valid('json');
     const owner = cartOwner(c, userId);
-    const fork = em();
-    const cart = await fork.findOne(CartSchema, { userId: owner, status: 'active' });
-    // Another member's item, or one not in the named (by default your) active cart, does not exist for you.
-    if (!cart || !(await fork.count(CartItemSchema, { id: itemId, cartId: cart.id })))
-      throw new DomainError('not_found', `Cart item ${itemId} not found`);
-    return (await submitCommand(c, deps, 'cart.remove-item', { itemId, ...otherThanCaller(c, owner) }, undefined, { itemId })) as Submitted;
+    // A removed item is gone from the cart: the key's replay is answered before the lookup.
+    const { identity, prior } = await identityAndPrior(c, deps);
+    if (!prior) {
+      const fork = em();
+      const cart = await fork.findOne(CartSchema, { userId: owner, status: 'active' });
+      // Another member's item, or one not in the named (by default your) active cart, does not exist for you.
+      if (!cart || !(await fork.count(CartItemSchema, { id: itemId, cartId: cart.id })))
+        throw new DomainError('not_found', `Cart item ${itemId} not found`);
+    }
+    return (await submitCommand(c, deps, 'cart.remove-item', { itemId, ...otherThanCaller(c, owner) }, identity, { itemId }, prior)) as Submitted;
   });
 
   app.openapi(clearCart, async (c) => {
