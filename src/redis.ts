@@ -49,6 +49,12 @@ export function isRedisUnavailable(e: unknown): boolean {
   );
 }
 
+/**
+ * False only for the failures of a command that never left this process (the connection was not ready, and the
+ * API's connections keep no offline queue): after a timeout or a connection lost mid-way, Redis may have run it.
+ */
+export const mayHaveReachedRedis = (e: unknown) => !/enableOfflineQueue|Stream isn't writeable/i.test(String((e as { message?: unknown })?.message ?? ''));
+
 export type EvictionPolicyCheck = { status: 'ok' | 'evicting' | 'unknown'; policy?: string; error?: string };
 
 /**

@@ -8,6 +8,8 @@ import { Batcher } from '../batch.js';
 import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { fingerprintOfJobData, isFinished, readJob, readPrior, type Prior } from './job-status.js';
+import { fenceUnconfirmedAdd } from '../commands/run-command.js';
+import { mayHaveReachedRedis } from '../redis.js';
 
 /** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
 const sha256 = (s: string) => hash('sha256', s, 'hex');
@@ -186,7 +188,16 @@ export async function submitCommand<N extends CommandName>(
       const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
       // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours, so
       // a keyed add reads back what is stored.
-      const data = await adder(deps.queues.commands).load({ name, data: payload, jobId, readBack: identity.key !== undefined });
+      let data: string | null;
+      try {
+        data = await adder(deps.queues.commands).load({ name, data: payload, jobId, readBack: identity.key !== undefined });
+      } catch (e) {
+        // A keyed client retries with its key and finds whatever happened; an unkeyed one cannot, so its command is
+        // fenced before it is told 503 (or, if it got there and ran first, accepted after all).
+        if (identity.key || !mayHaveReachedRedis(e)) throw e;
+        if (!(await fenceOrUnknown(deps, name, payload, jobId, statusUrl))) return accepted(c, jobId, statusUrl, extra);
+        throw new DomainError('service_unavailable', 'Redis did not confirm the command was queued; it was not applied and will not be: retry shortly', { jobId, statusUrl });
+      }
       if (identity.key) {
         const stored = fingerprintOfJobData(data);
         if (stored && stored.fingerprint !== fingerprint)
@@ -204,6 +215,23 @@ export async function submitCommand<N extends CommandName>(
   } finally {
     watcher?.stop();
   }
+  return accepted(c, jobId, statusUrl, extra);
+}
+
+function accepted(c: Context<AppEnv>, jobId: string, statusUrl: string, extra: Record<string, string>): Response {
   c.header('Location', statusUrl);
   return c.json({ jobId, statusUrl, ...extra }, 202);
+}
+
+/**
+ * fenceUnconfirmedAdd for an add that failed: true when fenced (a 503: retrying is safe), false when the command was
+ * there first. When Postgres cannot take the fence either, the outcome is unknown until the job's status answers.
+ * Either 503 names the job.
+ */
+async function fenceOrUnknown(deps: AppDeps, name: string, payload: { actor: { id: string }; requestedAt: string }, jobId: string, statusUrl: string) {
+  try {
+    return await fenceUnconfirmedAdd(deps.orm, { id: jobId, name }, payload);
+  } catch {
+    throw new DomainError('service_unavailable', 'Redis did not confirm the command was queued, and whether it runs is unknown: its status will tell', { jobId, statusUrl });
+  }
 }

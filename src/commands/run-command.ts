@@ -142,6 +142,19 @@ async function recordRefusal(
   hooks: CommandHooks,
 ): Promise<CommandOutcome> {
   const error = refusal.toJSON();
+  if (await insertRefusal(orm, job, payload, error)) return { outcome: 'failed', error, replayed: false };
+  // A concurrent delivery recorded first: its outcome is the one that counts.
+  const stored = await storedOutcome(orm, job.id);
+  return stored ? replay(stored, hooks) : { outcome: 'failed', error, replayed: false };
+}
+
+/** The inbox row of a refused command, unless the command has one already: true when this one was written. */
+async function insertRefusal(
+  orm: MikroORM,
+  job: Pick<CommandJob, 'id' | 'name'>,
+  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined } | null,
+  error: JobError,
+): Promise<boolean> {
   const inserted = await orm.em
     .fork()
     .createQueryBuilder(ProcessedCommandSchema)
@@ -159,8 +172,21 @@ async function recordRefusal(
     .onConflict('id')
     .ignore()
     .execute('run');
-  if (inserted.affectedRows === 1) return { outcome: 'failed', error, replayed: false };
-  // A concurrent delivery recorded first: its outcome is the one that counts.
-  const stored = await storedOutcome(orm, job.id);
-  return stored ? replay(stored, hooks) : { outcome: 'failed', error, replayed: false };
+  return inserted.affectedRows === 1;
+}
+
+/**
+ * Fences a command whose add the API could not confirm (Redis timed out or dropped the connection after the add
+ * may have been sent): an add held up in Redis or on the way can still arrive and run after the client was told
+ * 503. The fence is the command's inbox row, a refusal (`service_unavailable`), so a late run meets it and changes
+ * nothing, as any redelivery does (executeCommand). True: fenced, the command will never apply. False: its inbox row
+ * was there first, so the add did arrive and the command ran (or runs now: the insert waits for its transaction).
+ */
+export function fenceUnconfirmedAdd(
+  orm: MikroORM,
+  job: Pick<CommandJob, 'id' | 'name'>,
+  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined },
+): Promise<boolean> {
+  const refusal = new DomainError('service_unavailable', 'Redis did not confirm this command was queued, so the API answered 503 and it was not applied');
+  return insertRefusal(orm, job, payload, refusal.toJSON());
 }

@@ -8,6 +8,8 @@ export async function startTcpProxy(target: { host: string; port: number }) {
   const sockets = new Set<net.Socket>();
   let accepting = true;
   let hanging = false;
+  /** Each connection's two ends, for stall(): the client side stops being forwarded, its bytes wait in the proxy. */
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const server = net.createServer((client) => {
     if (!accepting) return client.destroy();
     if (hanging) {
@@ -18,11 +20,13 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     }
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
+    pairs.add({ client, upstream });
     const drop = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      for (const pair of pairs) if (pair.client === client) pairs.delete(pair);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
@@ -40,6 +44,16 @@ export async function startTcpProxy(target: { host: string; port: number }) {
     up() {
       accepting = true;
       hanging = false;
+    },
+    /** Hold what clients send on open connections (nothing is lost) until release(): a server that stopped reading. */
+    stall() {
+      for (const { client, upstream } of pairs) {
+        client.unpipe(upstream);
+        client.pause();
+      }
+    },
+    release() {
+      for (const { client, upstream } of pairs) if (!client.destroyed) client.pipe(upstream);
     },
     /** Drop every connection, then accept new ones and never answer them (until up()). */
     hang() {

@@ -3,6 +3,7 @@ import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { makeUser, REDIS_URL, startStack, type Stack } from '../helpers/stack.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { PG_BASE } from '../helpers/db.js';
+import { BookingSchema } from '../../src/db/entities/index.js';
 
 /**
  * Outages answer 503 (with the error envelope and Retry-After), never 500 and never a hung request; the
@@ -61,6 +62,31 @@ describe('Redis down', () => {
     const accepted = await eventually(create, (r) => r.status === 202);
     expect(accepted.status).toBe(202);
     expect((await waitForJob(stack, member, accepted.body.jobId, 30_000)).state).toBe('completed');
+  });
+});
+
+describe('Redis stalled while a command is added', () => {
+  it('an unkeyed command answered 503 never applies, though its add reaches Redis late; its job says why', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(800) };
+    redisProxy.stall();
+    let refused;
+    try {
+      refused = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body });
+    } finally {
+      redisProxy.release();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('service_unavailable');
+    const { jobId } = refused.body.error.details;
+    // The add the proxy held reaches Redis now, and the job runs: it must meet the fence, not book.
+    const state = await eventually(() => stack.queues.commands.getJobState(jobId), (s) => s === 'failed' || s === 'completed', 30_000);
+    expect(state).toBe('failed');
+    const status = await stack.request('GET', `/api/v1/jobs/${jobId}`, { as: member });
+    expect(status.body).toMatchObject({ state: 'failed', error: { code: 'service_unavailable' } });
+    expect(await stack.orm.em.fork().count(BookingSchema, { spaceId, startsAt: new Date(body.startsAt) })).toBe(0);
+    // Retrying is safe: the slot is still free.
+    const retry = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body, wait: 10 });
+    expect(retry.body).toMatchObject({ state: 'completed', result: { status: 'pending' } });
   });
 });
 
