@@ -25,8 +25,8 @@ function checkHeaders(schema: z.ZodObject): MiddlewareHandler<AppEnv> {
 
 /**
  * An OpenAPIHono for a group of API routes, with the service's validation hook. Routes that declare headers (a
- * z.object) have them checked by checkHeaders, ahead of the other parts of the request (zod-openapi's own order
- * would put params first).
+ * z.object) have them checked by checkHeaders, after the route's own middleware (src/api/guards.ts `requires`) and
+ * ahead of the other parts of the request (zod-openapi's own order would put params first).
  */
 export function apiRouter(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -37,7 +37,8 @@ export function apiRouter(): OpenAPIHono<AppEnv> {
     const { middleware: own, hide, ...documented } = route;
     if (!hide) app.openAPIRegistry.registerPath(documented);
     const { headers: _checkedAbove, ...request } = route.request!;
-    const middleware = [checkHeaders(headers), ...(own ? [own].flat() : [])];
+    // The route's own middleware (a role guard) first: a caller without the role gets 403 before any 400.
+    const middleware = [...(own ? [own].flat() : []), checkHeaders(headers)];
     return openapi({ ...route, request, middleware, hide: true } as Route, handler, hook);
   }) as typeof openapi;
   return app;

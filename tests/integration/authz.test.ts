@@ -195,6 +195,21 @@ describe('admin-only catalog writes', () => {
     expect(await sql('select 1 from spaces where name = ?', ['Booth'])).toEqual([]);
   });
 
+  it('the role is checked before the body: a member sending an invalid body (or none) is 403, not 400', async () => {
+    const member = makeUser('member');
+    for (const body of [{}, { name: 7 }, undefined]) {
+      const opts = { as: member, ...(body ? { body } : {}) };
+      for (const path of ['/api/v1/workspaces', `/api/v1/workspaces/${workspaceId}/spaces`, `/api/v1/workspaces/${workspaceId}/promo-codes`, `/api/v1/workspaces/${workspaceId}/webhooks`]) {
+        const res = await stack.request('POST', path, opts);
+        expect(res.status, `${path} ${JSON.stringify(res.body)}`).toBe(403);
+        expect(res.body.error.code).toBe('forbidden');
+      }
+    }
+    // And before the path: a member naming a malformed or unknown workspace learns nothing about it.
+    expect((await stack.request('POST', '/api/v1/workspaces/not-a-uuid/spaces', { as: member, body: spaceBody })).status).toBe(403);
+    expect((await stack.request('GET', `/api/v1/workspaces/${randomUUID()}/webhooks`, { as: member })).status).toBe(403);
+  });
+
   it('admin → 201 for both, and everyone can read the result', async () => {
     const ws = await stack.request('POST', '/api/v1/workspaces', { as: admin, body: workspaceBody });
     expect(ws.status, JSON.stringify(ws.body)).toBe(201);
@@ -226,6 +241,12 @@ describe('staff-only confirm and complete', () => {
       expect(res.body.error.message).toMatch(/staff/);
     }
     expect(await bookingRow(aBookingId)).toMatchObject({ status: 'pending', version: 1 });
+  });
+
+  it('the role check comes before the headers: a member with a malformed Idempotency-Key is 403, not 400', async () => {
+    const res = await stack.request('POST', `/api/v1/booking/bookings/${aBookingId}/confirm`, { as: memberA, headers: { 'idempotency-key': 'has spaces in it' } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe('forbidden');
   });
 
   it('another member gets 403 too (the role check comes first)', async () => {

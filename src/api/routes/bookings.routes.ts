@@ -5,7 +5,7 @@ import { DomainError } from '../../domain/errors.js';
 import { validateAttendees, validateBookingWindow } from '../../domain/time-rules.js';
 import type { CommandName } from '../../jobs/catalogue.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
-import { requireRole } from '../guards.js';
+import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { bookingDto, detailCodec, detailEntry, detailJson, pageBody, pageCodec } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
@@ -51,9 +51,10 @@ const cancelBooking = createRoute({
   request: { params: S.IdParam, headers: S.CommandHeaders, ...body(S.CancelBookingInput) },
   responses: S.commandResponses,
 });
-const action = (segment: string, summary: string) =>
+const action = (segment: string, summary: string, staffOnly: boolean) =>
   createRoute({
     method: 'post', path: `${base}/{id}/${segment}`, tags, summary,
+    ...(staffOnly ? { middleware: [requires('staff')] } : {}),
     request: { params: S.IdParam, headers: S.CommandHeaders },
     responses: S.commandResponses,
   });
@@ -188,8 +189,7 @@ export function bookingRoutes(deps: AppDeps) {
     ['complete', 'Complete an active booking, or a confirmed one past its end as a no-show (staff)', 'booking.complete', true],
   ];
   for (const [segment, summary, name, staffOnly] of simple) {
-    app.openapi(action(segment, summary), async (c) => {
-      if (staffOnly) requireRole(c, 'staff');
+    app.openapi(action(segment, summary, staffOnly), async (c) => {
       const booking = await visibleBooking(c, c.req.valid('param').id);
       return (await submitCommand(c, deps, name, { bookingId: booking.id } as never, undefined, { bookingId: booking.id })) as Submitted;
     });

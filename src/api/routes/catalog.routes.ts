@@ -4,7 +4,7 @@ import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entiti
 import { isValidTimeZone } from '../../domain/time-rules.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { validationError } from '../errors.js';
-import { requireRole } from '../guards.js';
+import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
@@ -16,6 +16,7 @@ import { apiRouter } from '../router.js';
 const tags = ['catalog'];
 
 const createWorkspace = createRoute({
+  middleware: [requires('admin')],
   method: 'post', path: '/workspaces', tags, summary: 'Create a workspace (admin)',
   request: body(S.WorkspaceInput),
   responses: { 201: json(S.Workspace, 'Created'), ...S.errors },
@@ -31,6 +32,7 @@ const getWorkspace = createRoute({
   responses: { 200: json(S.Workspace, 'Workspace'), ...S.errors },
 });
 const createSpace = createRoute({
+  middleware: [requires('admin')],
   method: 'post', path: '/workspaces/{id}/spaces', tags, summary: 'Add a space to a workspace (admin)',
   request: { params: S.IdParam, ...body(S.SpaceInput) },
   responses: { 201: json(S.Space, 'Created'), ...S.errors },
@@ -59,7 +61,6 @@ export function catalogRoutes(deps: AppDeps) {
   const findSpace = (id: string) => lookupSpace(deps.orm, id);
 
   app.openapi(createWorkspace, async (c) => {
-    requireRole(c, 'admin');
     const input = c.req.valid('json');
     if (!isValidTimeZone(input.timezone)) throw validationError([{ path: 'timezone', message: 'not an IANA time zone' }]);
     const fork = em();
@@ -77,7 +78,6 @@ export function catalogRoutes(deps: AppDeps) {
   app.openapi(getWorkspace, async (c) => c.json(workspaceDto(await findWorkspace(c.req.valid('param').id)), 200));
 
   app.openapi(createSpace, async (c) => {
-    requireRole(c, 'admin');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const input = c.req.valid('json');
     const fork = em();

@@ -6,7 +6,7 @@ import { DomainError } from '../../domain/errors.js';
 import { normalizePromoCode } from '../../domain/promo.js';
 import * as C from '../cart.schemas.js';
 import type { AppDeps, AppEnv } from '../context.js';
-import { requireRole } from '../guards.js';
+import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json } from '../openapi-helpers.js';
@@ -16,12 +16,14 @@ import { apiRouter } from '../router.js';
 const tags = ['catalog'];
 
 const createPromo = createRoute({
+  middleware: [requires('admin')],
   method: 'post', path: '/workspaces/{id}/promo-codes', tags, summary: "Create a workspace's promo code (admin)",
   description: 'Codes are matched case-insensitively (stored upper-case) and unique per workspace (409 otherwise).',
   request: { params: S.IdParam, body: { content: { 'application/json': { schema: C.PromoCodeInput } }, required: true } },
   responses: { 201: json(C.PromoCode, 'Created'), ...S.errors },
 });
 const listPromos = createRoute({
+  middleware: [requires('staff')],
   method: 'get', path: '/workspaces/{id}/promo-codes', tags, summary: "A workspace's promo codes with their use counts (staff)",
   request: { params: S.IdParam, query: S.Pagination },
   responses: { 200: json(S.page(C.PromoCode), 'Promo codes'), ...S.errors },
@@ -50,7 +52,6 @@ export function promoRoutes(deps: AppDeps) {
   const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
 
   app.openapi(createPromo, async (c) => {
-    requireRole(c, 'admin');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const input = c.req.valid('json');
     const fork = em();
@@ -76,7 +77,6 @@ export function promoRoutes(deps: AppDeps) {
   });
 
   app.openapi(listPromos, async (c) => {
-    requireRole(c, 'staff');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const { page, pageSize } = c.req.valid('query');
     const [items, total] = await findAndCount(em(), PromoCodeSchema, { workspaceId: workspace.id }, {

@@ -10,7 +10,7 @@ import {
 import { DomainError } from '../../domain/errors.js';
 import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from '../context.js';
-import { requireRole } from '../guards.js';
+import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
@@ -73,16 +73,19 @@ export const WebhookDeliveryDto = z
 const DeliveryListQuery = S.Pagination.extend({ status: z.enum(WEBHOOK_DELIVERY_STATUSES).optional() });
 
 const createEndpoint = createRoute({
+  middleware: [requires('admin')],
   method: 'post', path: '/workspaces/{id}/webhooks', tags, summary: "Register a webhook endpoint for a workspace's booking events (admin)",
   request: { params: S.IdParam, ...body(WebhookEndpointInput) },
   responses: { 201: json(WebhookEndpointDto, 'Created (the secret is not echoed)'), ...S.errors },
 });
 const listEndpoints = createRoute({
+  middleware: [requires('admin')],
   method: 'get', path: '/workspaces/{id}/webhooks', tags, summary: "A workspace's webhook endpoints (admin)",
   request: { params: S.IdParam, query: S.Pagination },
   responses: { 200: json(S.page(WebhookEndpointDto), 'Endpoints'), ...S.errors },
 });
 const listDeliveries = createRoute({
+  middleware: [requires('admin')],
   method: 'get', path: '/webhooks/{id}/deliveries', tags, summary: "An endpoint's deliveries, newest first (admin)",
   request: { params: S.IdParam, query: DeliveryListQuery },
   responses: { 200: json(S.page(WebhookDeliveryDto), 'Deliveries with attempts, last status code and error'), ...S.errors },
@@ -122,7 +125,6 @@ export function webhookRoutes(deps: AppDeps) {
   const findWorkspace = (id: string) => lookupWorkspace(deps.orm, id);
 
   app.openapi(createEndpoint, async (c) => {
-    requireRole(c, 'admin');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const input = c.req.valid('json');
     const fork = em();
@@ -139,7 +141,6 @@ export function webhookRoutes(deps: AppDeps) {
   });
 
   app.openapi(listEndpoints, async (c) => {
-    requireRole(c, 'admin');
     const workspace = await findWorkspace(c.req.valid('param').id);
     const { page, pageSize } = c.req.valid('query');
     const [items, total] = await findAndCount(em(), WebhookEndpointSchema, { workspaceId: workspace.id }, {
@@ -151,7 +152,6 @@ export function webhookRoutes(deps: AppDeps) {
   });
 
   app.openapi(listDeliveries, async (c) => {
-    requireRole(c, 'admin');
     const { id } = c.req.valid('param');
     const { page, pageSize, status } = c.req.valid('query');
     const fork = em();
