@@ -12,7 +12,8 @@ const bool = z
 const EnvSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    // Empty is unset (3000), as HEALTH_PORT's: `PORT=` must not become 0, a random port.
+    PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).default(3000)),
     HOST: z.string().default('0.0.0.0'),
     DATABASE_URL: z
       .string()

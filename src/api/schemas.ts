@@ -7,10 +7,13 @@ import { SPACE_KINDS } from '../db/entities/index.js';
 
 /** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
 
-/** Free text. Postgres cannot store NUL (U+0000) in text, so it is refused here rather than failing a write later. */
-const NO_NUL = /^[^\u0000]*$/;
-const noNul = 'must not contain NUL characters';
-export const Text = (max: number) => z.string().trim().min(1).max(max).regex(NO_NUL, noNul);
+/**
+ * Free text as Postgres can store it, refused here rather than failing or changing at the write: no NUL (U+0000), and
+ * no unpaired UTF-16 surrogate (which reaches a UTF-8 database as U+FFFD, so the answer would differ from the row).
+ */
+const STORABLE_TEXT = /^(?:[^\u0000\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
+const notStorable = 'must not contain NUL characters or unpaired surrogates';
+export const Text = (max: number) => z.string().trim().min(1).max(max).regex(STORABLE_TEXT, notStorable);
 
 export const Uuid = z.uuid().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
 /**
@@ -60,11 +63,19 @@ export const page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() });
 
 // ---- catalog ----
+/** The ISO 4217 codes the runtime's ICU data knows (Node ships full ICU). */
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+
 export const WorkspaceInput = z
   .strictObject({
     name: Text(200),
     timezone: z.string().min(1).max(64).openapi({ example: 'Europe/Berlin' }),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR').openapi({ example: 'EUR' }),
+    currency: z
+      .string()
+      // abort: a malformed code gets that one issue, not the unknown-code one too.
+      .regex(/^[A-Z]{3}$/, { message: 'ISO 4217 code, e.g. EUR', abort: true })
+      .refine((c) => CURRENCIES.has(c), 'not an ISO 4217 currency code')
+      .openapi({ example: 'EUR' }),
     taxRateBps: z.number().int().min(0).max(10_000).openapi({ description: 'Tax in basis points (1900 = 19%)' }),
   })
   .openapi('WorkspaceInput');
@@ -104,7 +115,7 @@ export const Availability = z
   .openapi('Availability');
 
 // ---- bookings ----
-const notes = z.string().max(2000).regex(NO_NUL, noNul).nullable();
+const notes = z.string().max(2000).regex(STORABLE_TEXT, notStorable).nullable();
 export const GuestInput = z
   .strictObject({ name: Text(200), email: z.email().max(320).openapi({ example: 'grace@example.com' }) })
   .openapi('GuestInput');

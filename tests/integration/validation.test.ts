@@ -291,6 +291,8 @@ describe('catalog writes (admin): invalid bodies → 400 with the field path, no
     ['timezone UTC+5 (an offset, not a zone)', { timezone: 'UTC+5' }, ['timezone']],
     ['currency in lower case', { currency: 'eur' }, ['currency']],
     ['currency EURO', { currency: 'EURO' }, ['currency']],
+    ['currency ZZZ (three letters, no ISO 4217 code)', { currency: 'ZZZ' }, ['currency']],
+    ['a name with an unpaired surrogate', { name: 'Hub \ud800x' }, ['name']],
     ['taxRateBps 10001', { taxRateBps: 10001 }, ['taxRateBps']],
     ['taxRateBps -1', { taxRateBps: -1 }, ['taxRateBps']],
     ['taxRateBps 19.5', { taxRateBps: 19.5 }, ['taxRateBps']],
@@ -303,9 +305,11 @@ describe('catalog writes (admin): invalid bodies → 400 with the field path, no
   });
 
   it('POST /workspaces with a valid body is accepted (control)', async () => {
-    const res = await post('/api/v1/workspaces', workspace({ timezone: 'America/New_York', taxRateBps: 10000 }), admin);
+    const res = await post('/api/v1/workspaces', workspace({ timezone: 'America/New_York', taxRateBps: 10000, name: 'Annex \u{1F680}' }), admin);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    expect(res.body).toMatchObject({ id: expect.any(String), name: 'Annex', timezone: 'America/New_York', currency: 'EUR', taxRateBps: 10000 });
+    // A paired surrogate (an emoji) is text like any other, stored and answered as sent.
+    expect(res.body).toMatchObject({ id: expect.any(String), name: 'Annex \u{1F680}', timezone: 'America/New_York', currency: 'EUR', taxRateBps: 10000 });
+    expect((await stack.request('GET', `/api/v1/workspaces/${res.body.id}`, { as: admin })).body.name).toBe('Annex \u{1F680}');
   });
 
   it.each([

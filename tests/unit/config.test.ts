@@ -18,6 +18,10 @@ describe('config', () => {
     expect(c.queue.commandConcurrency).toBe(25);
   });
 
+  it('an empty PORT is unset (3000), not 0', () => {
+    expect(loadConfig({ PORT: '' }).http.port).toBe(3000);
+  });
+
   it('fails naming every bad variable', () => {
     expect(() => loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', QUEUE_PREFIX: 'a:b' })).toThrow(
       /PORT[\s\S]*DATABASE_URL: must be a postgres:\/\/ URL[\s\S]*QUEUE_PREFIX/,
