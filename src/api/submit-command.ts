@@ -8,7 +8,7 @@ import { Batcher } from '../batch.js';
 import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { fingerprintOfJobData, isFinished, readJob, readPrior, type Prior } from './job-status.js';
-import { fenceUnconfirmedAdd } from '../commands/run-command.js';
+import { fenceUnconfirmedAdd, type InboxPayload } from '../commands/run-command.js';
 import { mayHaveReachedRedis } from '../redis.js';
 
 /** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
@@ -228,7 +228,7 @@ function accepted(c: Context<AppEnv>, jobId: string, statusUrl: string, extra: R
  * there first. When Postgres cannot take the fence either, the outcome is unknown until the job's status answers.
  * Either 503 names the job.
  */
-async function fenceOrUnknown(deps: AppDeps, name: string, payload: { actor: { id: string }; requestedAt: string }, jobId: string, statusUrl: string) {
+async function fenceOrUnknown(deps: AppDeps, name: string, payload: InboxPayload, jobId: string, statusUrl: string) {
   try {
     return await fenceUnconfirmedAdd(deps.orm, { id: jobId, name }, payload);
   } catch {

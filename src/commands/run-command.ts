@@ -100,10 +100,13 @@ export async function executeCommand(orm: MikroORM, job: CommandJob, hooks: Comm
   return { outcome: 'completed', result: committed.result, replayed: false };
 }
 
+/** What an inbox row keeps of a command's payload: who asked, when, and the request's fingerprint. */
+export type InboxPayload = { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined };
+
 /** The inbox row of a command that completed, written in its transaction. */
 export function inboxRow(
   job: CommandJob,
-  payload: { actor: { id: string }; fingerprint?: string | null | undefined; requestedAt: string },
+  payload: InboxPayload,
   result: CommandResult,
   effects: CommandEffects,
 ) {
@@ -137,7 +140,7 @@ export async function recordExhausted(orm: MikroORM, job: CommandJob): Promise<v
 async function recordRefusal(
   orm: MikroORM,
   job: CommandJob,
-  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined } | null,
+  payload: InboxPayload | null,
   refusal: DomainError,
   hooks: CommandHooks,
 ): Promise<CommandOutcome> {
@@ -152,7 +155,7 @@ async function recordRefusal(
 async function insertRefusal(
   orm: MikroORM,
   job: Pick<CommandJob, 'id' | 'name'>,
-  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined } | null,
+  payload: InboxPayload | null,
   error: JobError,
 ): Promise<boolean> {
   const inserted = await orm.em
@@ -185,7 +188,7 @@ async function insertRefusal(
 export function fenceUnconfirmedAdd(
   orm: MikroORM,
   job: Pick<CommandJob, 'id' | 'name'>,
-  payload: { actor: { id: string }; requestedAt: string; fingerprint?: string | null | undefined },
+  payload: InboxPayload,
 ): Promise<boolean> {
   const refusal = new DomainError('service_unavailable', 'Redis did not confirm this command was queued, so the API answered 503 and it was not applied');
   return insertRefusal(orm, job, payload, refusal.toJSON());
