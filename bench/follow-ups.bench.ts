@@ -61,7 +61,7 @@ export async function benchFollowUps(opts: { quick: boolean }): Promise<Row[]> {
   });
   const concurrency = config.queue.notificationConcurrency;
   const logger = createLogger(config, 'bench');
-  const orm = await createOrm(config.db.url, config.db.poolMax);
+  const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs });
   const producer = createRedis(config.redis.url, 'worker');
   const workerConnection = createRedis(config.redis.url, 'worker');
   const queues = createQueues(producer, config.queue);

@@ -72,7 +72,7 @@ export async function createBenchEnv(): Promise<BenchEnv> {
 
   try {
     await ensureDatabase(dbUrl);
-    const orm = await createOrm(dbUrl, 2);
+    const orm = await createOrm(dbUrl, { poolMax: 2 });
     try {
       await migrate(orm);
     } finally {

@@ -20,6 +20,9 @@ const EnvSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
       .default('postgres://postgres@127.0.0.1:5432/coworking'),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+    // A query Postgres has not answered in this time fails as an outage (503, a retry) and its connection is
+    // replaced (src/db/query-timeout.ts); 0 waits for ever. Migrations never time out.
+    DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
     REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://127.0.0.1:6379'),
     CACHE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
     QUEUE_PREFIX: z
@@ -102,7 +105,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
   return {
     env: env.NODE_ENV,
     http: { port: env.PORT, host: env.HOST, bodyLimitBytes: env.BODY_LIMIT_BYTES, preferWaitMaxSeconds: env.PREFER_WAIT_MAX_SECONDS },
-    db: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX },
+    db: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS },
     redis: { url: env.REDIS_URL, cacheUrl: env.CACHE_REDIS_URL ?? env.REDIS_URL },
     queue: {
       prefix: env.QUEUE_PREFIX,

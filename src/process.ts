@@ -30,7 +30,7 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
   const logger = createLogger(config, roles.join('+'));
   if (opts.migrate) await migrateDatabase(config.db.url, logger);
   await checkQueueRedis(config, logger);
-  const orm = await createOrm(config.db.url, config.db.poolMax, logger);
+  const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs, logger });
   const closers: Closer[] = [];
 
   if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));

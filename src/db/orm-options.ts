@@ -1,19 +1,28 @@
 import { defineConfig, type LoggerOptions } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
 import { entities } from './entities/index.js';
 import { migrationsList } from './migrations/index.js';
 import type { Logger } from '../logger.js';
 import { knexLog, PinoOrmLogger } from './orm-logger.js';
+import { closeOnQueryTimeout, keptAfterTimeouts } from './query-timeout.js';
 
 const migrationsDir = fileURLToPath(new URL('./migrations', import.meta.url));
+
+export interface OrmSettings {
+  poolMax?: number;
+  /** pg's `query_timeout`, with the connection closed behind a query that met it; 0 or unset: none. */
+  queryTimeoutMs?: number;
+  logger?: Logger;
+}
 
 /**
  * ORM options for a database URL. Entities are listed, not discovered from folders, so the same options work
  * from sources (tsx) and from the built tree. Migrations live beside this file in both. With a logger, what
  * MikroORM and knex print goes through it (JSON lines); without (the CLI), MikroORM prints as it does by default.
  */
-export function ormOptions(databaseUrl: string, poolMax = 10, logger?: Logger) {
+export function ormOptions(databaseUrl: string, { poolMax = 10, queryTimeoutMs = 0, logger }: OrmSettings = {}) {
   return defineConfig({
     clientUrl: databaseUrl,
     entities,
@@ -22,13 +31,27 @@ export function ormOptions(databaseUrl: string, poolMax = 10, logger?: Logger) {
     // Workers fork an EntityManager per job; the global one must never be used implicitly.
     allowGlobalContext: false,
     forceUtcTimezone: true,
-    pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000 },
+    pool: {
+      min: 0,
+      max: poolMax,
+      acquireTimeoutMillis: 5000,
+      ...(queryTimeoutMs > 0
+        ? {
+            afterCreate: (connection: pg.Client, done: (err: null, c: pg.Client) => void) => (closeOnQueryTimeout(connection), done(null, connection)),
+            validate: keptAfterTimeouts,
+          }
+        : {}),
+    },
     ...(logger ? { loggerFactory: (options: LoggerOptions) => new PinoOrmLogger(options, logger) } : {}),
     driverOptions: {
       ...(logger ? { log: knexLog(logger) } : {}),
       connection: {
         // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
         connectionTimeoutMillis: 3000,
+        // …and when it stops answering on a connection already open (src/db/query-timeout.ts).
+        ...(queryTimeoutMs > 0 ? { query_timeout: queryTimeoutMs } : {}),
+        // Lets the kernel find a peer that went away while the connection sat idle in the pool.
+        keepAlive: true,
         // Generic plans for the named statements of src/db/sql.ts (MikroORM's own are unnamed, planned at every call
         // whatever this says). Those are keyed by arrays and JSON recordsets of ids, where a plan for the values at
         // hand buys nothing: left to choose, Postgres kept planning the group commit's first statement afresh at

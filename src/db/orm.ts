@@ -1,14 +1,14 @@
 import { FlushMode, MikroORM, type EntityManager, type EntityName, type FilterQuery, type FindOptions } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { keepMikroOrmOffAsyncContext } from './no-async-context.js';
-import { ormOptions } from './orm-options.js';
+import { ormOptions, type OrmSettings } from './orm-options.js';
 import type { Logger } from '../logger.js';
 
 export type Orm = MikroORM;
 
-export function createOrm(databaseUrl: string, poolMax?: number, logger?: Logger): Promise<Orm> {
+export function createOrm(databaseUrl: string, options: OrmSettings = {}): Promise<Orm> {
   keepMikroOrmOffAsyncContext();
-  return MikroORM.init(ormOptions(databaseUrl, poolMax, logger));
+  return MikroORM.init(ormOptions(databaseUrl, options));
 }
 
 /**
@@ -79,7 +79,7 @@ export async function migrate(orm: Orm): Promise<string[]> {
  */
 export async function migrateDatabase(databaseUrl: string, logger: Logger): Promise<string[]> {
   await ensureDatabase(databaseUrl);
-  const orm = await createOrm(databaseUrl, 2, logger);
+  const orm = await createOrm(databaseUrl, { poolMax: 2, logger });
   const applied = await migrate(orm).finally(() => orm.close());
   logger.info({ applied }, applied.length ? 'migrations applied' : 'database is up to date');
   return applied;

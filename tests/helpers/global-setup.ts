@@ -11,7 +11,7 @@ export default async function setup() {
   if (exists.rowCount) return;
   const building = `${name}_building_${process.pid}`;
   await ensureDatabase(dbUrl(building));
-  const orm = await createOrm(dbUrl(building), 2);
+  const orm = await createOrm(dbUrl(building), { poolMax: 2 });
   try {
     await migrate(orm);
   } finally {

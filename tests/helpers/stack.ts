@@ -116,7 +116,7 @@ export async function startStack(
   });
   // A test that reads the logs passes its own (createLogger with a destination stream).
   const logger = opts.logger ?? createLogger(config, 'test');
-  const orm = await createOrm(config.db.url, config.db.poolMax);
+  const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs });
   const redis = createRedis(config.redis.url, 'api');
   const queues = createQueues(redis, config.queue);
   const finished = new FinishedSignals(createRedis(config.redis.url, 'worker'), config.queue.prefix);

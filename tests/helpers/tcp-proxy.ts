@@ -53,7 +53,13 @@ export async function startTcpProxy(target: { host: string; port: number }) {
       }
     },
     release() {
+      hanging = false;
       for (const { client, upstream } of pairs) if (!client.destroyed) client.pipe(upstream);
+    },
+    /** stall() the open connections and hang() new ones, dropping nothing: a server that froze (SIGSTOP). */
+    freeze() {
+      this.stall();
+      hanging = true;
     },
     /** Drop every connection, then accept new ones and never answer them (until up()). */
     hang() {

@@ -81,7 +81,7 @@ const completed = (id: string) => until(`job ${id} completed`, async () => ((awa
  * with a queue that records the jobs it is given. Close the ORM after.
  */
 async function handlersAlone(opts: { mailer?: EmailChannel; marks?: (orm: Orm) => PublishMarks } = {}) {
-  const orm = await createOrm(stack.config.db.url, 2);
+  const orm = await createOrm(stack.config.db.url, { poolMax: 2 });
   const bulks: { name: string; data: unknown; opts: { jobId?: string } }[][] = [];
   const queue = { addBulk: async (jobs: (typeof bulks)[number]) => void bulks.push(jobs) };
   const marks = opts.marks?.(orm);

@@ -27,7 +27,7 @@ describe('ORM logging', () => {
     const consoleLog = vi.spyOn(console, 'log');
     let orm: Orm | undefined;
     try {
-      orm = await createOrm(db.url, 2, logger);
+      orm = await createOrm(db.url, { poolMax: 2, logger });
       const applied = await migrate(orm);
       expect(applied.length).toBeGreaterThan(0);
       const migrator = lines.filter((l) => l.orm === 'migrator');
@@ -44,7 +44,7 @@ describe('ORM logging', () => {
     const db = await createTestDatabase();
     cleanups.push(db.drop);
     const { lines, logger } = capture();
-    const orm = await createOrm(db.url, 1, logger);
+    const orm = await createOrm(db.url, { poolMax: 1, logger });
     cleanups.push(() => orm.close(true));
     const connection = orm.em.getConnection();
     const pid = async () => ((await connection.execute('select pg_backend_pid() as pid')) as { pid: number }[])[0]!.pid;

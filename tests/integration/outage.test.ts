@@ -21,7 +21,7 @@ beforeAll(async () => {
   pgProxy = await startTcpProxy({ host: pg.hostname, port: Number(pg.port || 5432) });
   redisProxy = await startTcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
   // Enough retries with backoff to outlast the outages below.
-  stack = await startStack({ pgPort: pgProxy.port, redisPort: redisProxy.port, env: { COMMAND_ATTEMPTS: '12', COMMAND_BACKOFF_MS: '50' } });
+  stack = await startStack({ pgPort: pgProxy.port, redisPort: redisProxy.port, env: { COMMAND_ATTEMPTS: '12', COMMAND_BACKOFF_MS: '50', DATABASE_QUERY_TIMEOUT_MS: '1500' } });
   spaceId = (await seedSpace(stack)).space.id;
 });
 afterAll(async () => {
@@ -148,6 +148,47 @@ describe('Postgres not answering', () => {
     }
     const back = await eventually(() => stack.request('GET', '/api/v1/booking/bookings', { as: member }), (r) => r.status === 200);
     expect(back.status).toBe(200);
+  });
+});
+
+describe('Postgres frozen on open connections', () => {
+  it('requests answer 503 after the query timeout, a job cut mid-transaction retries, and nothing leaks into the next transaction', async () => {
+    // Connections in the pool, opened before the freeze: the API's and the worker's.
+    for (let i = 0; i < 3; i++) expect((await stack.request('GET', '/api/v1/booking/bookings', { as: makeUser('member') })).status).toBe(200);
+    const first = await create();
+    expect((await waitForJob(stack, member, first.body.jobId, 30_000)).state).toBe('completed');
+
+    pgProxy.freeze();
+    let jobId: string;
+    const slot = hourlySlot(950);
+    try {
+      for (const res of [await stack.request('GET', '/api/v1/booking/bookings', { as: makeUser('member') }), await create()]) {
+        expect(res.status).toBe(503);
+        expect(res.body.error.code).toBe('service_unavailable');
+      }
+      // A command the worker takes while Postgres is frozen: its transaction is cut by the timeout.
+      jobId = (await stack.queues.commands.add('booking.create', {
+        actor: { id: member.id, role: 'member' },
+        requestedAt: new Date().toISOString(),
+        bookingId: crypto.randomUUID(),
+        spaceId,
+        bookingType: 'hourly',
+        ...slot,
+        attendees: 1,
+        notes: null,
+      })).id!;
+      const retried = await eventually(async () => (await stack.queues.commands.getJob(jobId))?.attemptsMade ?? 0, (n) => n >= 1);
+      expect(retried).toBeGreaterThanOrEqual(1);
+    } finally {
+      pgProxy.release();
+    }
+    const back = await eventually(() => stack.request('GET', '/api/v1/booking/bookings', { as: member }), (r) => r.status === 200);
+    expect(back.status).toBe(200);
+    expect((await waitForJob(stack, member, jobId, 60_000)).state).toBe('completed');
+    // Each command after the freeze commits on its own: none runs inside a transaction a timeout left open.
+    const after = await Promise.all([0, 1, 2, 3].map(() => create()));
+    for (const res of after) expect((await waitForJob(stack, member, res.body.jobId, 30_000)).state).toBe('completed');
+    expect(await stack.orm.em.fork().count(BookingSchema, { spaceId, startsAt: new Date(slot.startsAt) })).toBe(1);
   });
 });
 

@@ -12,7 +12,7 @@ let orm: Orm;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = await createOrm(db.url, 1); // one connection: every statement below runs on it
+  orm = await createOrm(db.url, { poolMax: 1 }); // one connection: every statement below runs on it
   await orm.em.getConnection().execute('create table sql_probe (id int primary key, label text)', [], 'run');
 });
 afterAll(async () => {
