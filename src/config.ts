@@ -95,11 +95,16 @@ const EnvSchema = z
 
 export type Env = z.infer<typeof EnvSchema>;
 
+/** A bad environment: its message names every offending variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
 export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
   const parsed = EnvSchema.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const env = parsed.data;
   return {

@@ -1,9 +1,9 @@
-import { serve } from '@hono/node-server';
 import { createApp } from './api/app.js';
 import { startHealthServer } from './api/health-server.js';
+import { startHttpServer } from './api/http-server.js';
 import { createReadCache } from './cache/read-cache.js';
-import { loadConfig, type AppConfig } from './config.js';
-import { createOrm, migrateDatabase, type Orm } from './db/orm.js';
+import type { AppConfig } from './config.js';
+import { assertConnected, createOrm, migrateDatabase, migrationsPending, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
 import { FinishedSignals } from './jobs/finished-signal.js';
@@ -14,6 +14,7 @@ import { closeQueues, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { PublishMarks } from './follow-ups/outbox.js';
 import { createLogger, type Logger } from './logger.js';
+import { loadConfigOrExit, startOrExit } from './start-failure.js';
 import { checkEvictionPolicy, createApiCacheRedis, createRedis, whenConnecting } from './redis.js';
 
 export type ProcessRole = 'web' | 'worker' | 'scheduler';
@@ -26,28 +27,33 @@ type Closer = { name: string; close: () => Promise<unknown> };
  * SIGTERM/SIGINT: the HTTP server stops accepting, workers finish their active jobs, then Redis and the ORM close.
  */
 export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean } = {}) {
-  const config = loadConfig();
+  const config = loadConfigOrExit();
   const logger = createLogger(config, roles.join('+'));
-  if (opts.migrate) await migrateDatabase(config.db.url, logger);
-  await checkQueueRedis(config, logger);
-  const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs, logger });
-  const closers: Closer[] = [];
+  return startOrExit(config, logger, async () => {
+    if (opts.migrate) await migrateDatabase(config.db.url, logger);
+    await checkQueueRedis(config, logger);
+    const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs, logger });
+    await assertConnected(orm);
+    const pending = await migrationsPending(orm);
+    if (pending) logger.warn({ pending }, 'migrations are pending: run `npm run migrate` (readiness reports not ready until then)');
+    const closers: Closer[] = [];
 
-  if (roles.includes('web')) closers.push(...startWeb(config, orm, logger));
-  if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
-  if (roles.includes('scheduler')) closers.push(...(await startScheduler(config, orm, logger)));
-  // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port), until the end.
-  if (config.health.port !== undefined && (roles.includes('worker') || roles.includes('scheduler'))) {
-    const health = await startHealthServer(config, orm, logger, { scheduler: roles.includes('scheduler') });
-    closers.push({ name: 'health-http', close: health.close });
-  }
-  closers.push({ name: 'orm', close: () => orm.close() });
+    if (roles.includes('web')) closers.push(...(await startWeb(config, orm, logger)));
+    if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
+    if (roles.includes('scheduler')) closers.push(...(await startScheduler(config, orm, logger)));
+    // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port), until the end.
+    if (config.health.port !== undefined && (roles.includes('worker') || roles.includes('scheduler'))) {
+      const health = await startHealthServer(config, orm, logger, { scheduler: roles.includes('scheduler') });
+      closers.push({ name: 'health-http', close: health.close });
+    }
+    closers.push({ name: 'orm', close: () => orm.close() });
 
-  installShutdown(closers, logger, config.shutdownTimeoutMs);
-  return { config, logger, orm };
+    installShutdown(closers, logger, config.shutdownTimeoutMs);
+    return { config, logger, orm };
+  });
 }
 
-function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
+async function startWeb(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const redis = createRedis(config.redis.url, 'api');
   const queues = createQueues(redis, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
   // Its own connection: a subscriber can do nothing else. Subscribed once Redis is there (ioredis queues the call).
@@ -56,11 +62,11 @@ function startWeb(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, finished, logger });
-  const server = serve({ fetch: app.fetch, port: config.http.port, hostname: config.http.host }, (info) =>
-    logger.info({ port: info.port }, `API listening on http://${config.http.host}:${info.port} (docs at /docs)`),
-  );
+  // A port in use fails the start (startOrExit says which).
+  const http = await startHttpServer(app.fetch, config.http.port, config.http.host);
+  logger.info({ port: http.port }, `API listening on http://${config.http.host}:${http.port} (docs at /docs)`);
   return [
-    { name: 'http', close: () => new Promise<void>((resolve) => server.close(() => resolve())) },
+    { name: 'http', close: http.close },
     { name: 'finished-signals', close: () => finished.close() },
     { name: 'queues', close: () => closeQueues(queues) },
     { name: 'redis', close: () => redis.quit() },

@@ -1,14 +1,13 @@
-import { serve } from '@hono/node-server';
 import { Queue } from 'bullmq';
 import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
-import type { AddressInfo } from 'node:net';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import { QUEUE_NAMES } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
 import { sweepFreshness } from '../maintenance/last-success.js';
 import { createRedis, whenConnecting } from '../redis.js';
+import { startHttpServer } from './http-server.js';
 import { opsRoutes, type ReadinessCheck } from './routes/ops.routes.js';
 
 /**
@@ -51,17 +50,12 @@ export function createHealthApp(deps: { config: AppConfig; orm: Orm; scheduler: 
 /** Serves the health app on HEALTH_PORT; resolves once listening, with the bound port (HEALTH_PORT=0 picks one). */
 export async function startHealthServer(config: AppConfig, orm: Orm, logger: Logger, opts: { scheduler: boolean }) {
   const { app, close } = createHealthApp({ config, orm, scheduler: opts.scheduler });
-  const { server, port } = await new Promise<{ server: ReturnType<typeof serve>; port: number }>((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port: config.health.port ?? 0, hostname: config.http.host }, (info: AddressInfo) =>
-      resolve({ server, port: info.port }),
-    );
-    server.once('error', reject);
-  });
+  const { port, close: stop } = await startHttpServer(app.fetch, config.health.port ?? 0, config.http.host);
   logger.info({ healthPort: port }, `health endpoints on http://${config.http.host}:${port} (/healthz, /readyz, /metrics)`);
   return {
     port,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stop();
       await close();
     },
   };

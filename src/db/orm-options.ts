@@ -30,6 +30,9 @@ export function ormOptions(databaseUrl: string, { poolMax = 10, queryTimeoutMs =
     discovery: { warnWhenNoEntities: false },
     // Workers fork an EntityManager per job; the global one must never be used implicitly.
     allowGlobalContext: false,
+    // Never create a missing database behind a web or worker process's back (empty, unmigrated): the release step
+    // does that (migrateDatabase), and a process started against a missing database says so (src/start-failure.ts).
+    ensureDatabase: false,
     forceUtcTimezone: true,
     pool: {
       min: 0,

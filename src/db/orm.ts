@@ -85,6 +85,12 @@ export async function migrateDatabase(databaseUrl: string, logger: Logger): Prom
   return applied;
 }
 
+/** Throws the driver's error when the database cannot be used (down, missing, login refused), for the start. */
+export async function assertConnected(orm: Orm): Promise<void> {
+  const check = await orm.checkConnection();
+  if (!check.ok) throw check.error ?? new Error(check.reason);
+}
+
 /** True when every committed migration has been applied (readiness). */
 export async function migrationsPending(orm: Orm): Promise<number> {
   return (await orm.getMigrator().getPendingMigrations()).length;

@@ -1,0 +1,43 @@
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+type Fetch = Parameters<typeof serve>[0]['fetch'];
+
+/** What Node's HTTP parser refuses before any route sees the request, answered as Node would but in the envelope. */
+const PARSER_REFUSALS: Record<string, [status: number, reason: string, message: string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'The request line and headers are too large (the limit is 16 KB): shorten the URL or the headers'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+};
+const MALFORMED: [number, string, string] = [400, 'Bad Request', 'Malformed HTTP request'];
+
+/**
+ * Answers a request Node's parser refused (a URL or headers past its 16 KB limit, bytes that are not HTTP) with the
+ * error envelope every other refusal has, where Node would answer a bare status line. As Node's own handler does, it
+ * writes nothing once a response has begun on the socket, and closes the connection.
+ */
+export function answerParserErrors(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
+      const [status, reason, message] = PARSER_REFUSALS[err.code ?? ''] ?? MALFORMED;
+      const body = JSON.stringify({ error: { code: 'validation_error', message } });
+      socket.write(
+        `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  });
+}
+
+/** Serves `fetch` on host:port; resolves once listening (with the bound port: 0 picks one), rejects if it cannot. */
+export async function startHttpServer(fetch: Fetch, port: number, hostname: string): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname }, (info: AddressInfo) =>
+      resolve({ server, port: info.port, close: () => new Promise<void>((done) => server.close(() => done())) }),
+    ) as Server;
+    answerParserErrors(server);
+    server.once('error', reject);
+  });
+}

@@ -1,0 +1,85 @@
+import net from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery, createTestDatabase, dbUrl } from '../helpers/db.js';
+import { spawnEntrypoint } from '../helpers/entrypoints.js';
+import { REDIS_URL } from '../helpers/stack.js';
+
+/**
+ * A process that cannot start says why in one line naming the setting (src/start-failure.ts) and exits 1: no
+ * stack trace of an unhandled rejection, no database created behind its back.
+ */
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const busy: net.Server[] = [];
+const PREFIX = `sf${process.pid}`;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterEach(async () => {
+  for (const s of busy.splice(0)) await new Promise((r) => s.close(r));
+});
+afterAll(() => db?.drop());
+
+async function listening(): Promise<net.Server> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  busy.push(server);
+  return server;
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** Runs the entrypoint to its end: its exit code, its JSON log lines and its stderr. */
+async function start(entry: string, env: Record<string, string>) {
+  const lines: Record<string, any>[] = [];
+  const run = spawnEntrypoint(entry, { REDIS_URL, QUEUE_PREFIX: PREFIX, PORT: '0', DATABASE_URL: db.url, ...env }, (line) => {
+    try {
+      lines.push(JSON.parse(line));
+    } catch {
+      /* not a log line */
+    }
+  });
+  const { code } = await run.exited;
+  return { code, lines, stderr: run.stderr(), fatal: lines.find((l) => l.level === 60) };
+}
+
+describe('a process that cannot start', () => {
+  it('names DATABASE_URL, with its password masked, when Postgres cannot be reached', async () => {
+    const port = await closedPort();
+    for (const entry of ['src/web.ts', 'workers/worker.ts']) {
+      const run = await start(entry, { DATABASE_URL: `postgres://postgres:s3cret@127.0.0.1:${port}/coworking` });
+      expect(run.code).toBe(1);
+      expect(run.fatal?.msg).toBe(`Cannot reach PostgreSQL at postgres://postgres:***@127.0.0.1:${port}/coworking (DATABASE_URL): connect ECONNREFUSED 127.0.0.1:${port}`);
+      expect(JSON.stringify(run.lines)).not.toContain('s3cret');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('says a missing database is made by the release step, and does not create it', async () => {
+    const name = `${db.name}_missing`;
+    const run = await start('workers/scheduler.ts', { DATABASE_URL: dbUrl(name) });
+    expect(run.code).toBe(1);
+    expect(run.fatal?.msg).toMatch(/^The database of DATABASE_URL \(.*_missing\) does not exist: `npm run migrate` \(or `npm start`\) creates it$/);
+    expect((await adminQuery('select 1 from pg_database where datname = $1', [name])).rowCount).toBe(0);
+  });
+
+  it('names PORT when its port is taken', async () => {
+    const { port } = (await listening()).address() as net.AddressInfo;
+    const run = await start('src/web.ts', { PORT: String(port) });
+    expect(run.code).toBe(1);
+    expect(run.fatal?.msg).toBe(`Cannot listen on 127.0.0.1:${port}: the port is in use (PORT)`);
+  });
+
+  it('lists every bad variable of the environment on stderr, without a stack trace', async () => {
+    const run = await start('src/db/migrate.ts', { PORT: 'abc', DATABASE_POOL_MAX: '0' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^Invalid configuration:\n {2}PORT: .+\n {2}DATABASE_POOL_MAX: .+\n$/);
+  });
+});
