@@ -12,7 +12,8 @@ import { recordSummary } from './helpers/summary.js';
 
 /**
  * Scenario 3: Postgres becomes unreachable for a while (a TCP proxy in front of it is cut: every open connection
- * dropped, new ones refused) twice, while commands are being applied. Jobs meeting the outage fail on the fault and
+ * dropped, new ones refused), then freezes (open connections stop answering, new ones are never answered, as under
+ * SIGSTOP), while commands are being applied. Jobs meeting the outage fail on the fault and
  * retry with exponential backoff; once Postgres returns they complete. Transactions cut mid-way commit nothing, so
  * no booking lacks its claim, audit row or outbox event; a commit whose answer was lost is found in the inbox on
  * the retry. The API answers 503 during the outage (clients re-send with their Idempotency-Key).
@@ -45,6 +46,7 @@ beforeAll(async () => {
       NOTIFICATION_ATTEMPTS: '15',
       NOTIFICATION_BACKOFF_MS: '100',
       DATABASE_POOL_MAX: '8',
+      DATABASE_QUERY_TIMEOUT_MS: '1000',
     },
   });
   db = new pg.Client({ connectionString: directDbUrl(stack) });
@@ -68,7 +70,7 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-describe('Postgres unreachable for a while, twice', () => {
+describe('Postgres unreachable for a while, then frozen', () => {
   it('jobs retry with backoff and complete after it returns; nothing half-written, nothing lost or doubled', async () => {
     const ledger: Accepted[] = [];
     const statuses = new Map<number, number>();
@@ -91,12 +93,17 @@ describe('Postgres unreachable for a while, twice', () => {
       }
     }
 
-    /** Cuts Postgres once `fraction` of `ids()` is applied; probes the API while it is down; restores it. */
+    /**
+     * Once `fraction` of `ids()` is applied, cuts Postgres (connections dropped, new ones refused) or freezes it
+     * (open connections stop answering, new ones hang: DATABASE_QUERY_TIMEOUT_MS and the connect timeout end the
+     * wait); probes the API meanwhile; restores it.
+     */
     let outages = 0;
     let probes = 0;
-    async function outage(ids: () => string[], total: number, fraction: number) {
+    async function outage(ids: () => string[], total: number, fraction: number, mode: 'cut' | 'freeze') {
       await until(`${fraction} of the commands applied`, async () => (await countFinished(db, ids())) >= total * fraction, 120_000, 20);
-      proxy.down();
+      if (mode === 'cut') proxy.down();
+      else proxy.freeze();
       outages++;
       const deadline = Date.now() + OUTAGE_MS;
       while (Date.now() < deadline) {
@@ -112,6 +119,7 @@ describe('Postgres unreachable for a while, twice', () => {
         }
         await sleep(200);
       }
+      proxy.release();
       proxy.up();
     }
 
@@ -124,7 +132,7 @@ describe('Postgres unreachable for a while, twice', () => {
     const bookingIds = new Map<number, string>();
 
     // Phase 1: creates, with Postgres cut once 30% of them are applied.
-    const phase1 = outage(() => ledger.map((a) => a.jobId), CREATES, 0.3);
+    const phase1 = outage(() => ledger.map((a) => a.jobId), CREATES, 0.3, 'cut');
     await mapLimit(Array.from({ length: CREATES }, (_, k) => k), 8, async (k) => {
       const key = randomUUID();
       for (;;) {
@@ -147,10 +155,10 @@ describe('Postgres unreachable for a while, twice', () => {
     const creates = ledger.map((a) => a.jobId);
     await until('every create to be applied', async () => (await countFinished(db, creates)) === creates.length, 120_000, 250);
 
-    // Phase 2: confirms, cancels and edits, with a second cut.
+    // Phase 2: confirms, cancels and edits, with Postgres frozen.
     const before = ledger.length;
     const phase2Ids = () => ledger.slice(before).map((a) => a.jobId);
-    const phase2 = outage(phase2Ids, 300, 0.3);
+    const phase2 = outage(phase2Ids, 300, 0.3, 'freeze');
     const bookingPath = (k: number) => `/api/v1/booking/bookings/${bookingIds.get(k)}`;
     await mapLimit(Array.from({ length: 300 }, (_, k) => k), 8, async (k) => {
       if (k < 150) return send('booking.confirm', 'POST', `${bookingPath(k)}/confirm`, staff);
@@ -176,9 +184,9 @@ describe('Postgres unreachable for a while, twice', () => {
     const verdict = await verifyLedger(directDbUrl(stack), ledger, { exclusive: true, notifications: true });
     const serverErrors = [...statuses].filter(([s]) => s >= 500 && s !== 503).reduce((sum, [, n]) => sum + n, 0);
     recordSummary({
-      scenario: '3. Postgres unreachable (proxy cut)',
+      scenario: '3. Postgres unreachable (proxy cut), then frozen',
       commands: ledger.length,
-      faults: `${outages} × Postgres cut for ${OUTAGE_MS / 1000} s`,
+      faults: `Postgres cut, then frozen, ${OUTAGE_MS / 1000} s each`,
       lost: verdict.lost,
       duplicated: verdict.duplicated,
       serverErrors,
