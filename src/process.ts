@@ -78,7 +78,10 @@ async function startWeb(config: AppConfig, orm: Orm, logger: Logger): Promise<Cl
 function followUpDeps(config: AppConfig, orm: Orm, logger: Logger) {
   const connection = createRedis(config.redis.url, 'worker');
   const queues = createQueues(connection, config.queue, (err) => logger.warn({ err: err.message }, 'queue connection error'));
-  const cacheRedis = config.redis.cacheUrl === config.redis.url ? connection : createRedis(config.redis.cacheUrl, 'worker');
+  // A cache of its own gets a command timeout: an eviction it cannot make fails the job's attempt (logged, retried
+  // with backoff, its after-commit work redone from the inbox) instead of holding a worker slot until the cache returns.
+  const cacheRedis =
+    config.redis.cacheUrl === config.redis.url ? connection : createRedis(config.redis.cacheUrl, 'worker', { maxRetriesPerRequest: 1, commandTimeout: 2000 });
   const marks = new PublishMarks(orm, config.followUps.markDelayMs, (err, ids) =>
     logger.warn({ err, rows: ids.length }, 'could not mark outbox rows published; the relay will publish them again'),
   );

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { sweepFreshness } from '../maintenance/last-success.js';
 import { createRedis, whenConnecting } from '../redis.js';
 import { startHttpServer } from './http-server.js';
-import { opsRoutes, type ReadinessCheck } from './routes/ops.routes.js';
+import { opsRoutes, pingCheck, type ReadinessCheck } from './routes/ops.routes.js';
 
 /**
  * The scheduler's extra readiness check: every fixed-interval job scheduler on the maintenance queue must have
@@ -37,12 +37,18 @@ export function createHealthApp(deps: { config: AppConfig; orm: Orm; scheduler: 
   const redis = createRedis(deps.config.redis.url, 'api');
   const maintenance = deps.scheduler ? new Queue(QUEUE_NAMES.maintenance, { connection: redis, prefix: deps.config.queue.prefix }) : undefined;
   maintenance?.on('error', () => {});
-  const checks = maintenance ? { sweeps: sweepsCheck({ config: deps.config, maintenance, redis, since: new Date(), now: deps.now }) } : undefined;
+  // A cache Redis of its own (CACHE_REDIS_URL) is needed here: a command is completed only once its eviction is done.
+  const cacheRedis = deps.config.redis.cacheUrl !== deps.config.redis.url ? createRedis(deps.config.redis.cacheUrl, 'api') : undefined;
+  const checks: Record<string, ReadinessCheck> = {
+    ...(maintenance ? { sweeps: sweepsCheck({ config: deps.config, maintenance, redis, since: new Date(), now: deps.now }) } : {}),
+    ...(cacheRedis ? { cache: pingCheck(cacheRedis) } : {}),
+  };
   const app = new Hono();
   app.route('/', opsRoutes({ config: deps.config, orm: deps.orm, redis, checks }));
   const close = async () => {
     await maintenance?.close();
     await redis.quit().catch(() => redis.disconnect());
+    await cacheRedis?.quit().catch(() => cacheRedis.disconnect());
   };
   return { app, close };
 }

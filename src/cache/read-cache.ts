@@ -20,25 +20,50 @@ import { cachePrefix, gen, type CacheSlot } from './keys.js';
  * Every Redis failure degrades to Postgres and is counted; a cache error never fails a read.
  */
 /**
- * Stores `value` under KEYS[2] if the generation KEYS[1] is still ARGV[1] (a missing generation is '0', created on
- * the first store). ARGV: generation, value, value TTL, generation TTL.
+ * A generation that starts (a slot seen for the first time, or its key gone: expired, or evicted by an evicting
+ * cache Redis) starts at Redis's clock in microseconds, never at 0 or 1: a value a slot's earlier generation had is
+ * then never met again, so an entry stamped under it is never read back as current (an INCR from nothing would
+ * recreate 1, the first value of the generation it replaced). Bumps after that are INCRs, each ≤ 1 per µs of the
+ * generation's life, so they never catch up with the next start. Integers still, so any process INCRs them alike.
+ */
+const GENERATION_START = `local t = redis.call('TIME')
+local start = t[1] .. string.format('%06d', tonumber(t[2]))`;
+
+/**
+ * Stores ARGV[2] under KEYS[2] if the generation KEYS[1] is still ARGV[1] ('': the lookup found none, and one is
+ * started here), stamped with that generation when ARGV[5] is '1'. ARGV: generation, value, value TTL, generation
+ * TTL, stamped.
  */
 const STORE = `
 local cur = redis.call('GET', KEYS[1])
 if cur == false then
-  if ARGV[1] ~= '0' then return 0 end
-  redis.call('SET', KEYS[1], '0', 'EX', ARGV[4], 'NX')
+  if ARGV[1] ~= '' then return 0 end
+  ${GENERATION_START}
+  cur = start
+  redis.call('SET', KEYS[1], cur, 'EX', ARGV[4])
 elseif cur ~= ARGV[1] then
   return 0
 end
-redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+local value = ARGV[2]
+if ARGV[5] == '1' then value = cur .. '\\n' .. value end
+redis.call('SET', KEYS[2], value, 'EX', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1`;
+
+/** Bumps each generation KEYS[i] (an INCR, or a start if it has none) and sets its TTL to ARGV[1]. */
+const BUMP = `
+${GENERATION_START}
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, start) end
+  redis.call('EXPIRE', key, ARGV[1])
+end
+return #KEYS`;
 
 const NEWLINE = 0x0a;
 
 type CacheCommands = {
-  cacheStore(genKey: string, valueKey: string, generation: string, value: string | Buffer, ttl: number, genTtl: number): Promise<number>;
+  cacheStore(genKey: string, valueKey: string, generation: string, value: string | Buffer, ttl: number, genTtl: number, stamped: '0' | '1'): Promise<number>;
+  cacheBump(numberOfKeys: number, ...keysThenTtl: (string | number)[]): Promise<number>;
 };
 
 /**
@@ -72,9 +97,10 @@ export class ReadCache {
     try {
       const flat = (await this.client.mgetBuffer(items.flatMap((l) => [l.genKey, l.valueKey]))) as (Buffer | null)[];
       return items.map((l, i) => {
-        const generation = flat[2 * i]?.toString('latin1') ?? '0';
+        // A slot without a generation has no current stamped value, whatever is left under its key.
+        const generation = flat[2 * i]?.toString('latin1') ?? '';
         const raw = flat[2 * i + 1] ?? null;
-        return { generation, cached: raw && l.stamped ? unstamp(raw, generation) : raw };
+        return { generation, cached: raw && l.stamped ? (generation ? unstamp(raw, generation) : null) : raw };
       });
     } catch (error) {
       return items.map(() => ({ error }));
@@ -89,6 +115,7 @@ export class ReadCache {
     private readonly enabled = true,
   ) {
     redis.defineCommand('cacheStore', { numberOfKeys: 2, lua: STORE });
+    redis.defineCommand('cacheBump', { lua: BUMP });
     this.client = redis as Redis & CacheCommands;
     this.genTtl = ttlSeconds * 2;
   }
@@ -130,7 +157,7 @@ export class ReadCache {
     if (value !== null && observed !== undefined) {
       try {
         const encoded = codec.encode(value);
-        const stored = await this.client.cacheStore(genKey, valueKey, observed, slot.stamped ? stamp(observed, encoded) : encoded, this.ttlSeconds, this.genTtl);
+        const stored = await this.client.cacheStore(genKey, valueKey, observed, encoded, this.ttlSeconds, this.genTtl, slot.stamped ? '1' : '0');
         if (!stored) cacheStoresSkipped.inc({ keyspace: slot.keyspace });
       } catch {
         cacheErrors.inc({ op: 'store' });
@@ -143,15 +170,15 @@ export class ReadCache {
   async evict(effects: Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>): Promise<void> {
     if (!effects.bookingIds.size && !effects.userIds.size && !effects.workspaceIds.size && !effects.spaceIds.size) return;
     const multi = this.client.multi();
-    const bump = (key: string) => multi.incr(this.prefix + key).expire(this.prefix + key, this.genTtl);
+    const generations = [gen.all()];
     for (const id of effects.bookingIds) {
       multi.del(`${this.prefix}booking:${id}`);
-      bump(gen.booking(id));
+      generations.push(gen.booking(id));
     }
-    for (const id of effects.userIds) bump(gen.user(id));
-    for (const id of effects.workspaceIds) bump(gen.workspace(id));
-    for (const id of effects.spaceIds) bump(gen.space(id));
-    bump(gen.all());
+    for (const id of effects.userIds) generations.push(gen.user(id));
+    for (const id of effects.workspaceIds) generations.push(gen.workspace(id));
+    for (const id of effects.spaceIds) generations.push(gen.space(id));
+    (multi as unknown as CacheCommands).cacheBump(generations.length, ...generations.map((k) => this.prefix + k), this.genTtl);
     try {
       const results = await multi.exec();
       const failed = results?.find(([err]) => err);
@@ -164,9 +191,6 @@ export class ReadCache {
     cacheEvictions.inc({ kind: 'generation' }, effects.userIds.size + effects.workspaceIds.size + effects.spaceIds.size + effects.bookingIds.size + 1);
   }
 }
-
-/** A stamped value: the generation it was stored under, a newline, the value. */
-const stamp = (generation: string, value: string | Buffer) => Buffer.concat([Buffer.from(`${generation}\n`, 'latin1'), typeof value === 'string' ? Buffer.from(value) : value]);
 
 /** The value of a stamped entry if its stamp is `generation`; null (a miss) if it was stored under another. */
 function unstamp(raw: Buffer, generation: string): Buffer | null {

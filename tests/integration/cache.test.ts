@@ -200,17 +200,47 @@ describe('stamped values (lists, availability)', () => {
     try {
       const prefix = `${cachePrefix(stack.config.queue.prefix)}stamp:`;
       const cache = new ReadCache(redis, prefix, 60);
-      const slot = slots.bookingList({ userId: crypto.randomUUID() }, { page: 1, pageSize: 20 });
+      const userId = crypto.randomUUID();
+      const slot = slots.bookingList({ userId }, { page: 1, pageSize: 20 });
       const loads: string[] = [];
       const loader = (v: string) => async () => (loads.push(v), { v });
       expect(await cache.through(slot, loader('v1'))).toEqual({ v: 'v1' });
       expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v1' }); // a hit
-      expect((await redis.get(prefix + slot.valueKey))?.split('\n')[0]).toBe('0');
-      await redis.incr(prefix + slot.genKey); // what a worker's eviction does
+      const first = await redis.get(prefix + slot.genKey);
+      expect((await redis.get(prefix + slot.valueKey))?.split('\n')[0]).toBe(first);
+      await cache.evict({ bookingIds: new Set(), userIds: new Set([userId]), workspaceIds: new Set(), spaceIds: new Set() }); // a worker's eviction
       expect(await cache.through(slot, loader('v2'))).toEqual({ v: 'v2' }); // the v1 entry is still there, unread
       expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v2' });
       expect(loads).toEqual(['v1', 'v2']);
-      expect(await redis.get(prefix + slot.valueKey)).toBe('1\n{"v":"v2"}');
+      expect(await redis.get(prefix + slot.valueKey)).toBe(`${BigInt(first!) + 1n}\n{"v":"v2"}`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('a generation whose key was evicted starts past every value it had: no entry stamped before reads as current', async () => {
+    const redis = createApiCacheRedis(REDIS_URL);
+    await whenConnecting(redis);
+    try {
+      const prefix = `${cachePrefix(stack.config.queue.prefix)}evicted:`;
+      const cache = new ReadCache(redis, prefix, 60);
+      const userId = crypto.randomUUID();
+      const slot = slots.bookingList({ userId }, { page: 1, pageSize: 20 });
+      const loads: string[] = [];
+      const loader = (v: string) => async () => (loads.push(v), { v });
+      const change = { bookingIds: new Set<string>(), userIds: new Set([userId]), workspaceIds: new Set<string>(), spaceIds: new Set<string>() };
+      // A first write makes the generation, the read stores under it; an evicting Redis then drops the generation
+      // (not the page), and the next write starts it again.
+      await cache.evict(change);
+      expect(await cache.through(slot, loader('v1'))).toEqual({ v: 'v1' });
+      await redis.del(prefix + slot.genKey);
+      await cache.evict(change);
+      expect(await cache.through(slot, loader('v2'))).toEqual({ v: 'v2' }); // v1's stamp is not the new generation
+      // No generation at all: the page left under the key is not trusted either.
+      await redis.del(prefix + slot.genKey);
+      expect(await cache.through(slot, loader('v3'))).toEqual({ v: 'v3' });
+      expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v3' });
+      expect(loads).toEqual(['v1', 'v2', 'v3']);
     } finally {
       redis.disconnect();
     }

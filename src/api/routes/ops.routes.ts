@@ -28,6 +28,15 @@ export interface OpsDeps {
  * Liveness, readiness and metrics, outside /api/v1 and without auth (load balancers and Prometheus call them).
  * Mounted by the API, and by the worker and scheduler on HEALTH_PORT (src/ops/health-server.ts).
  */
+/** A Redis connection answers PING (a first connect still under way is waited for, within the check's timeout). */
+export const pingCheck =
+  (redis: Redis): ReadinessCheck =>
+  async () => {
+    await whenConnecting(redis);
+    await redis.ping();
+    return 'ok';
+  };
+
 export function opsRoutes(deps: OpsDeps) {
   if (deps.queues) observeQueueDepth(deps.queues);
   observeSweeps(() => readLastSuccesses(deps.redis, deps.config.queue.prefix));
@@ -46,11 +55,7 @@ export function opsRoutes(deps: OpsDeps) {
     };
     const builtIn: Record<string, ReadinessCheck> = {
       postgres: async () => (await deps.orm.em.fork().getConnection().execute('select 1'), 'ok'),
-      redis: async () => {
-        await whenConnecting(deps.redis);
-        await deps.redis.ping();
-        return 'ok';
-      },
+      redis: pingCheck(deps.redis),
       migrations: async () => {
         const pending = await migrationsPending(deps.orm);
         return pending ? `down: ${pending} pending` : 'ok';
