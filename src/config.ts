@@ -9,21 +9,30 @@ const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
+/** A number written in decimal: `0x10`, `1e3` or blanks are refused, not read as what Number() makes of them. */
+const decimal = <T extends z.ZodType<number, number>>(schema: T) =>
+  z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal number').transform(Number).pipe(schema);
+
+const DEV_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/coworking';
+const DEV_REDIS_URL = 'redis://127.0.0.1:6379';
+const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789';
+
 const EnvSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-    // Empty is unset (3000), as HEALTH_PORT's: `PORT=` must not become 0, a random port.
-    PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).default(3000)),
+    // Empty is unset (3000), as for every variable: `PORT=` must not become 0, a random port.
+    PORT: decimal(z.number().int().min(0).max(65535)).default(3000),
     HOST: z.string().default('0.0.0.0'),
+    // Laptop defaults outside production (DEV_DATABASE_URL, DEV_REDIS_URL); production must name both.
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-      .default('postgres://postgres@127.0.0.1:5432/coworking'),
-    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+      .optional(),
+    DATABASE_POOL_MAX: decimal(z.number().int().min(1).max(200)).default(10),
     // A query Postgres has not answered in this time fails as an outage (503, a retry) and its connection is
     // replaced (src/db/query-timeout.ts); 0 waits for ever. Migrations never time out.
-    DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
-    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').default('redis://127.0.0.1:6379'),
+    DATABASE_QUERY_TIMEOUT_MS: decimal(z.number().int().min(0).max(3_600_000)).default(10_000),
+    REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
     CACHE_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
     QUEUE_PREFIX: z
       .string()
@@ -36,61 +45,64 @@ const EnvSchema = z
     // 256 in flight: creates are written in groups (below), formed by the jobs in flight while a group writes, and
     // bigger groups cost less per command (measured: bench, figure 1: 32 → 256 took it from ~1250 to ~2400 creates/s
     // and the CPU per command down by a tenth). Other commands hold a pooled connection each only while they run.
-    COMMAND_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(256),
+    COMMAND_CONCURRENCY: decimal(z.number().int().min(1).max(500)).default(256),
     // Most booking creates written together (src/commands/group-commit.ts); 1 = one transaction per command.
-    COMMAND_GROUP_MAX: z.coerce.number().int().min(1).max(500).default(128),
+    COMMAND_GROUP_MAX: decimal(z.number().int().min(1).max(500)).default(128),
     // Groups writing at once per worker process: a create handed over while one writes starts its own at once.
-    COMMAND_GROUPS_IN_FLIGHT: z.coerce.number().int().min(1).max(50).default(2),
-    NOTIFICATION_CONCURRENCY: z.coerce.number().int().min(1).max(500).default(10),
-    COMMAND_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
-    COMMAND_BACKOFF_MS: z.coerce.number().int().min(1).default(250),
-    JOB_KEEP_COMPLETED_SECONDS: z.coerce.number().int().min(0).default(24 * 3600),
-    JOB_KEEP_COMPLETED_COUNT: z.coerce.number().int().min(0).default(10_000),
-    JOB_KEEP_FAILED_SECONDS: z.coerce.number().int().min(0).default(7 * 24 * 3600),
-    JOB_KEEP_FAILED_COUNT: z.coerce.number().int().min(0).default(50_000),
-    CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
+    COMMAND_GROUPS_IN_FLIGHT: decimal(z.number().int().min(1).max(50)).default(2),
+    NOTIFICATION_CONCURRENCY: decimal(z.number().int().min(1).max(500)).default(10),
+    COMMAND_ATTEMPTS: decimal(z.number().int().min(1).max(50)).default(8),
+    COMMAND_BACKOFF_MS: decimal(z.number().int().min(1)).default(250),
+    JOB_KEEP_COMPLETED_SECONDS: decimal(z.number().int().min(0)).default(24 * 3600),
+    JOB_KEEP_COMPLETED_COUNT: decimal(z.number().int().min(0)).default(10_000),
+    JOB_KEEP_FAILED_SECONDS: decimal(z.number().int().min(0)).default(7 * 24 * 3600),
+    JOB_KEEP_FAILED_COUNT: decimal(z.number().int().min(0)).default(50_000),
+    CACHE_TTL_SECONDS: decimal(z.number().int().min(1)).default(3600),
     CACHE_ENABLED: bool.default(true),
-    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
-    PREFER_WAIT_MAX_SECONDS: z.coerce.number().int().min(0).max(30).default(30),
-    READY_TIMEOUT_MS: z.coerce.number().int().min(50).default(2000),
+    BODY_LIMIT_BYTES: decimal(z.number().int().min(1024)).default(64 * 1024),
+    PREFER_WAIT_MAX_SECONDS: decimal(z.number().int().min(0).max(30)).default(30),
+    READY_TIMEOUT_MS: decimal(z.number().int().min(50)).default(2000),
     // The worker's and the scheduler's own /healthz, /readyz and /metrics (0 = any free port); unset = none.
-    HEALTH_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
-    SWEEP_STALE_FACTOR: z.coerce.number().min(1).max(1000).default(3),
+    HEALTH_PORT: decimal(z.number().int().min(0).max(65535)).optional(),
+    SWEEP_STALE_FACTOR: decimal(z.number().min(1).max(1000)).default(3),
     // how often the scheduler analyzes the tables autovacuum leaves alone (src/maintenance/table-stats.ts); 0 = never
-    TABLE_STATS_EVERY_MS: z.coerce.number().int().refine((v) => v === 0 || v >= 1000, '0 (never) or at least 1000').default(60_000),
-    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+    TABLE_STATS_EVERY_MS: decimal(z.number().int().refine((v) => v === 0 || v >= 1000, '0 (never) or at least 1000')).default(60_000),
+    SHUTDOWN_TIMEOUT_MS: decimal(z.number().int().min(0)).default(25_000),
     // BullMQ job locks of the command and notification workers: a job whose worker died (SIGKILL, lost host) is
     // found stalled by the next check after its lock lapses, and handed to a worker again (the inbox makes it safe).
-    WORKER_LOCK_DURATION_MS: z.coerce.number().int().min(500).default(30_000),
-    WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+    WORKER_LOCK_DURATION_MS: decimal(z.number().int().min(500)).default(30_000),
+    WORKER_STALLED_INTERVAL_MS: decimal(z.number().int().min(100)).default(30_000),
     // carts: how long an add-item holds its slot (fractions allowed: 0.5 = 30 s), and when an untouched cart is abandoned
-    CART_HOLD_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
-    CART_IDLE_MINUTES: z.coerce.number().positive().max(30 * 24 * 60).default(60),
+    CART_HOLD_MINUTES: decimal(z.number().positive().max(24 * 60)).default(15),
+    CART_IDLE_MINUTES: decimal(z.number().positive().max(30 * 24 * 60)).default(60),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     // follow-ups: outbox relay and pruning, email, webhooks
-    OUTBOX_RELAY_EVERY_MS: z.coerce.number().int().min(100).default(5000),
-    OUTBOX_RELAY_GRACE_MS: z.coerce.number().int().min(0).default(5000),
-    OUTBOX_RELAY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+    OUTBOX_RELAY_EVERY_MS: decimal(z.number().int().min(100)).default(5000),
+    OUTBOX_RELAY_GRACE_MS: decimal(z.number().int().min(0)).default(5000),
+    OUTBOX_RELAY_BATCH: decimal(z.number().int().min(1).max(10_000)).default(500),
     // how long a worker gathers the published marks of its commands before writing them in one statement
-    OUTBOX_MARK_DELAY_MS: z.coerce.number().int().min(0).max(1000).default(20),
-    OUTBOX_RETENTION_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
-    OUTBOX_PRUNE_EVERY_MS: z.coerce.number().int().min(1000).default(3_600_000),
-    NOTIFICATION_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
-    NOTIFICATION_BACKOFF_MS: z.coerce.number().int().min(1).default(1000),
+    OUTBOX_MARK_DELAY_MS: decimal(z.number().int().min(0).max(1000)).default(20),
+    OUTBOX_RETENTION_SECONDS: decimal(z.number().int().min(60)).default(7 * 24 * 3600),
+    OUTBOX_PRUNE_EVERY_MS: decimal(z.number().int().min(1000)).default(3_600_000),
+    NOTIFICATION_ATTEMPTS: decimal(z.number().int().min(1).max(50)).default(8),
+    NOTIFICATION_BACKOFF_MS: decimal(z.number().int().min(1)).default(1000),
     SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
     EMAIL_FROM: z.string().min(3).default('Coworking <no-reply@coworking.local>'),
-    EMAIL_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
-    EMAIL_BACKOFF_MS: z.coerce.number().int().min(1).default(5000),
-    WEBHOOK_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
-    WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).default(2000),
-    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
+    EMAIL_ATTEMPTS: decimal(z.number().int().min(1).max(50)).default(5),
+    EMAIL_BACKOFF_MS: decimal(z.number().int().min(1)).default(5000),
+    WEBHOOK_ATTEMPTS: decimal(z.number().int().min(1).max(50)).default(8),
+    WEBHOOK_BACKOFF_MS: decimal(z.number().int().min(1)).default(2000),
+    WEBHOOK_TIMEOUT_MS: decimal(z.number().int().min(100).max(60_000)).default(5000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
-    if (!env.JWT_SECRET || env.JWT_SECRET.length < 32)
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 characters' });
-    if (!env.BULL_BOARD_PASSWORD)
-      ctx.addIssue({ code: 'custom', path: ['BULL_BOARD_PASSWORD'], message: 'required in production' });
+    for (const name of ['DATABASE_URL', 'REDIS_URL'] as const)
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required in production (no laptop default there)' });
+    // The development secret and the published placeholders (docker-compose.yml) are known to everyone.
+    if (!env.JWT_SECRET || env.JWT_SECRET.length < 32 || /change-?me/i.test(env.JWT_SECRET))
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 characters, not a placeholder' });
+    if (!env.BULL_BOARD_PASSWORD || env.BULL_BOARD_PASSWORD.length < 8 || /^(admin|password|change-?me)$/i.test(env.BULL_BOARD_PASSWORD))
+      ctx.addIssue({ code: 'custom', path: ['BULL_BOARD_PASSWORD'], message: 'required in production, at least 8 characters, not a placeholder' });
   });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -101,7 +113,9 @@ export class ConfigError extends Error {
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
-  const parsed = EnvSchema.safeParse(source);
+  // An empty (or blank) variable is unset, as for a variable not there: `SHUTDOWN_TIMEOUT_MS=` is the default, not 0.
+  const set = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = EnvSchema.safeParse(set);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
@@ -110,8 +124,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
   return {
     env: env.NODE_ENV,
     http: { port: env.PORT, host: env.HOST, bodyLimitBytes: env.BODY_LIMIT_BYTES, preferWaitMaxSeconds: env.PREFER_WAIT_MAX_SECONDS },
-    db: { url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS },
-    redis: { url: env.REDIS_URL, cacheUrl: env.CACHE_REDIS_URL ?? env.REDIS_URL },
+    db: { url: env.DATABASE_URL ?? DEV_DATABASE_URL, poolMax: env.DATABASE_POOL_MAX, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS },
+    redis: { url: env.REDIS_URL ?? DEV_REDIS_URL, cacheUrl: env.CACHE_REDIS_URL ?? env.REDIS_URL ?? DEV_REDIS_URL },
     queue: {
       prefix: env.QUEUE_PREFIX,
       commandConcurrency: env.COMMAND_CONCURRENCY,
@@ -126,7 +140,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       stalledIntervalMs: env.WORKER_STALLED_INTERVAL_MS,
     },
     // Development-only fallbacks; production is refused above without real values.
-    auth: { jwtSecret: env.JWT_SECRET ?? 'dev-only-secret-change-me-0123456789' },
+    auth: { jwtSecret: env.JWT_SECRET ?? DEV_JWT_SECRET },
     bullBoard: { user: env.BULL_BOARD_USER, password: env.BULL_BOARD_PASSWORD ?? 'admin', readOnly: env.BULL_BOARD_READ_ONLY },
     cache: { ttlSeconds: env.CACHE_TTL_SECONDS, enabled: env.CACHE_ENABLED },
     followUps: {

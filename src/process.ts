@@ -9,7 +9,7 @@ import { createCommandWorker } from './jobs/command.worker.js';
 import { FinishedSignals } from './jobs/finished-signal.js';
 import { createNotificationWorker } from './jobs/notification.worker.js';
 import { createEmailChannel } from './follow-ups/email.js';
-import { createMaintenanceWorker, registerSchedulers } from './jobs/maintenance.worker.js';
+import { createMaintenanceWorker, keepSchedulersRegistered, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { PublishMarks } from './follow-ups/outbox.js';
@@ -118,10 +118,16 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
 async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Promise<Closer[]> {
   const connection = createRedis(config.redis.url, 'worker');
   const followUps = followUpDeps(config, orm, logger);
-  await registerSchedulers(followUps.deps.queues.maintenance, undefined, config.followUps, config.maintenance.tableStatsEveryMs);
+  const maintenance = followUps.deps.queues.maintenance;
+  const schedulers = keepSchedulersRegistered(
+    maintenance,
+    () => registerSchedulers(maintenance, undefined, config.followUps, config.maintenance.tableStatsEveryMs),
+    logger.child({ queue: QUEUE_NAMES.maintenance }),
+  );
   const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps), queues: followUps.deps.queues });
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [
+    { name: 'job-schedulers', close: async () => schedulers.close() },
     { name: 'maintenance-worker', close: () => worker.close() },
     { name: 'scheduler-redis', close: () => connection.quit() },
     ...followUps.closers,

@@ -40,11 +40,29 @@ export async function whenConnecting(client: Redis): Promise<void> {
   if (['wait', 'connecting', 'connect'].includes(client.status)) await new Promise((resolve) => client.once('ready', resolve));
 }
 
+/** A command not sent: its fail-fast connection (role 'api') is not connected. */
+export class RedisNotConnectedError extends Error {
+  override name = 'RedisNotConnectedError';
+  constructor() {
+    super('Redis is not connected');
+  }
+}
+
+/**
+ * Throws RedisNotConnectedError unless `connection` is ready. For the BullMQ calls of the API: BullMQ waits for its
+ * connection's first connect before any command, so with Redis down since the start a request would hang there,
+ * where ioredis alone fails a command at once.
+ */
+export function assertConnected(connection: unknown): void {
+  if (connection instanceof Redis && connection.status !== 'ready') throw new RedisNotConnectedError();
+}
+
 export function isRedisUnavailable(e: unknown): boolean {
   const message = String((e as { message?: unknown })?.message ?? '');
   const name = String((e as { name?: unknown })?.name ?? '');
   return (
     name === 'MaxRetriesPerRequestError' ||
+    name === 'RedisNotConnectedError' ||
     /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|Stream isn't writeable|Reached the max retries/i.test(message)
   );
 }
@@ -53,7 +71,8 @@ export function isRedisUnavailable(e: unknown): boolean {
  * False only for the failures of a command that never left this process (the connection was not ready, and the
  * API's connections keep no offline queue): after a timeout or a connection lost mid-way, Redis may have run it.
  */
-export const mayHaveReachedRedis = (e: unknown) => !/enableOfflineQueue|Stream isn't writeable/i.test(String((e as { message?: unknown })?.message ?? ''));
+export const mayHaveReachedRedis = (e: unknown) =>
+  !(e instanceof RedisNotConnectedError) && !/enableOfflineQueue|Stream isn't writeable/i.test(String((e as { message?: unknown })?.message ?? ''));
 
 export type EvictionPolicyCheck = { status: 'ok' | 'evicting' | 'unknown'; policy?: string; error?: string };
 

@@ -4,6 +4,7 @@ import type { JobError } from '../jobs/catalogue.js';
 import type { AppDeps } from './context.js';
 import { onePer } from '../one-per.js';
 import { Batcher } from '../batch.js';
+import { assertConnected } from '../redis.js';
 import { findInboxRow, type InboxRow } from './lookups.js';
 import type { JobStatusBody } from './schemas.js';
 
@@ -43,6 +44,7 @@ const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undef
  * inbox, which stores them structured.
  */
 export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | null> {
+  assertConnected(deps.queues.commands.opts.connection);
   // State first, then the job's fields: a job that finishes in between then shows its final fields
   // (never a 'failed' state next to the attempt count and reason from before it failed).
   const state = STATE_OF[await deps.queues.commands.getJobState(jobId)];

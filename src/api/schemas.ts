@@ -15,7 +15,11 @@ const STORABLE_TEXT = /^(?:[^\u0000\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff]
 const notStorable = 'must not contain NUL characters or unpaired surrogates';
 export const Text = (max: number) => z.string().trim().min(1).max(max).regex(STORABLE_TEXT, notStorable);
 
-export const Uuid = z.uuid().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
+/**
+ * Lower-cased once accepted: a UUID in capitals names the same row, and every id the service keys on (cache keys,
+ * owner checks, job ids) is compared as text.
+ */
+export const Uuid = z.uuid().toLowerCase().openapi({ example: '0b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10' });
 /**
  * The instants Postgres `timestamptz` and the rest of the service can hold: years 0001–9999 once in UTC (the format
  * allows `0000-…` and offsets that push `9999-12-31` into year 10000; Postgres has no year 0).
@@ -79,7 +83,9 @@ export const WorkspaceInput = z
     taxRateBps: z.number().int().min(0).max(10_000).openapi({ description: 'Tax in basis points (1900 = 19%)' }),
   })
   .openapi('WorkspaceInput');
-export const Workspace = WorkspaceInput.extend({ id: Uuid, createdAt: IsoDateTime, updatedAt: IsoDateTime }).openapi('Workspace');
+// Answers are objects of their own, not `.extend()`s of the inputs: OpenAPI renders an extend as `allOf` with the
+// input, whose `additionalProperties: false` then refuses the answer's own fields (id, timestamps).
+export const Workspace = z.object({ ...WorkspaceInput.shape, id: Uuid, createdAt: IsoDateTime, updatedAt: IsoDateTime }).openapi('Workspace');
 
 const money = z.number().int().min(0).max(100_000_000);
 export const SpaceInput = z
@@ -93,7 +99,8 @@ export const SpaceInput = z
     active: z.boolean().optional(),
   })
   .openapi('SpaceInput');
-export const Space = SpaceInput.extend({
+export const Space = z.object({
+  ...SpaceInput.shape,
   id: Uuid,
   workspaceId: Uuid,
   active: z.boolean(),
@@ -226,6 +233,8 @@ export const JobIdParam = z.object({
     .min(1)
     .max(128)
     .regex(/^[A-Za-z0-9_-]+$/, 'not a job id')
+    // Every job id the API hands out is lower case (a UUID, or `idem-` and hex).
+    .toLowerCase()
     .openapi({ param: { name: 'jobId', in: 'path' } }),
 });
 

@@ -9,7 +9,7 @@ import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { fingerprintOfJobData, isFinished, readJob, readPrior, type Prior } from './job-status.js';
 import { fenceUnconfirmedAdd, type InboxPayload } from '../commands/run-command.js';
-import { mayHaveReachedRedis } from '../redis.js';
+import { assertConnected, mayHaveReachedRedis } from '../redis.js';
 
 /** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
 const sha256 = (s: string) => hash('sha256', s, 'hex');
@@ -98,6 +98,7 @@ type Enqueued = { name: string; data: object; jobId: string; readBack: boolean }
  * the add; one round trip instead of two. What queue.addBulk does (Job.createBulk → backend.addJobs), with the reads.
  */
 async function addWithReadBack(queue: Queue, jobs: Enqueued[]): Promise<(string | null)[]> {
+  assertConnected(queue.opts.connection);
   const client = await queue.backend.client;
   const pipeline = client.pipeline();
   for (const { name, data, jobId, readBack } of jobs) {

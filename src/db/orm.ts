@@ -45,23 +45,31 @@ export async function findAndCount<T extends object>(
   return [items as T[], total];
 }
 
-/** Creates the database named in the URL when it does not exist yet (a fresh laptop, a new test file). */
+/**
+ * Creates the database named in the URL when it does not exist yet (a fresh laptop, a new test file). The database
+ * itself is tried first: a role that may connect only to its own database (a pg_hba rule, a pooler in front) has
+ * nothing to create and never needs the maintenance database `postgres`, which is asked only when it is missing.
+ */
 export async function ensureDatabase(databaseUrl: string, template?: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`Unsupported database name in DATABASE_URL: ${name}`);
+  try {
+    const own = new pg.Client({ connectionString: databaseUrl });
+    await own.connect();
+    await own.end();
+    return;
+  } catch (e) {
+    if ((e as { code?: string }).code !== '3D000') throw e;
+  }
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString() });
   await client.connect();
   try {
-    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
-    if (rowCount) return;
-    try {
-      await client.query(`create database "${name}"${template ? ` template "${template}"` : ''}`);
-    } catch (e) {
-      // Another process created it between our check and our create.
-      if ((e as { code?: string }).code !== '42P04') throw e;
-    }
+    await client.query(`create database "${name}"${template ? ` template "${template}"` : ''}`);
+  } catch (e) {
+    // Another process created it between our check and our create.
+    if ((e as { code?: string }).code !== '42P04') throw e;
   } finally {
     await client.end();
   }

@@ -45,6 +45,41 @@ export async function registerSchedulers(
   for (const name of OUTBOX_JOBS) await maintenance.upsertJobScheduler(name, { every: every[name] }, { name, opts });
 }
 
+/**
+ * Registers the job schedulers (`register`), and registers them again whenever some are missing, checked every
+ * `checkEveryMs`: a queue Redis restarted without its data, or the maintenance queue obliterated from Bull Board,
+ * would otherwise stop every sweep and the outbox relay until the scheduler process restarted. Never blocks the
+ * start: with Redis down, the first registration waits for it in the background (readiness says "no job schedulers"
+ * meanwhile, and the health endpoints answer).
+ */
+export function keepSchedulersRegistered(maintenance: Queue, register: () => Promise<void>, logger: Logger, checkEveryMs = 30_000) {
+  let expected: number | undefined;
+  let busy = false;
+  const check = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      if (expected === undefined) {
+        await register();
+        expected = await maintenance.getJobSchedulersCount();
+        logger.info({ schedulers: expected }, 'job schedulers registered');
+      } else if ((await maintenance.getJobSchedulersCount()) < expected) {
+        await register();
+        logger.warn({ schedulers: expected }, 'job schedulers were missing from Redis; registered them again');
+      }
+    } catch (err) {
+      logger.warn({ err }, 'could not register the job schedulers; trying again');
+    } finally {
+      busy = false;
+    }
+  };
+  const first = check();
+  const timer = setInterval(() => void check(), checkEveryMs);
+  timer.unref();
+  /** `registered`: the first registration is done (or failed, to be tried again); `check`: checks now. */
+  return { registered: first, check, close: () => clearInterval(timer) };
+}
+
 export interface MaintenanceWorkerDeps {
   orm: Orm;
   connection: Redis;

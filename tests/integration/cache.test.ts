@@ -320,3 +320,32 @@ describe('cache down', () => {
     }
   });
 });
+
+describe('ids in capitals', () => {
+  it('name the same booking, list, owner and job as in lower case: one cache entry, fresh after the job completes', async () => {
+    const upper = (s: string) => s.toUpperCase();
+    const created = await createBooking(stack, member, spaceId, hourlySlot(300));
+    const bookingId: string = created.body.result.bookingId;
+    const detail = (id: string) => stack.request('GET', `/api/v1/booking/bookings/${id}`, { as: member });
+    const staffList = (ws: string) => stack.request('GET', `/api/v1/booking/bookings?workspaceId=${ws}&status=confirmed`, { as: staff });
+    expect((await detail(upper(bookingId))).body).toMatchObject({ id: bookingId, status: 'pending' });
+    const before = (await staffList(upper(workspaceId))).body.total;
+
+    const confirmed = await stack.request('POST', `/api/v1/booking/bookings/${upper(bookingId)}/confirm`, { as: staff, wait: 10 });
+    expect(confirmed.body.state).toBe('completed');
+    expect((await detail(upper(bookingId))).body.status).toBe('confirmed');
+    expect((await staffList(upper(workspaceId))).body.total).toBe(before + 1);
+    const job = await stack.request('GET', `/api/v1/jobs/${upper(confirmed.body.id)}`, { as: staff });
+    expect(job.body).toMatchObject({ id: confirmed.body.id, state: 'completed' });
+  });
+
+  it('a token whose sub is in capitals owns what it books', async () => {
+    const shouting = { ...makeUser('member'), id: crypto.randomUUID().toUpperCase() };
+    const created = await createBooking(stack, shouting, spaceId, hourlySlot(302));
+    expect(created.body.state).toBe('completed');
+    const bookingId: string = created.body.result.bookingId;
+    expect((await stack.request('GET', `/api/v1/booking/bookings/${bookingId}`, { as: shouting })).body.userId).toBe(shouting.id.toLowerCase());
+    expect((await stack.request('GET', `/api/v1/booking/cart?userId=${shouting.id}`, { as: shouting })).status).toBe(200);
+    expect((await act(stack, shouting, bookingId, 'cancel', { reason: 'plans changed' })).body.state).toBe('completed');
+  });
+});

@@ -2,7 +2,7 @@ import type { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthApp } from '../../src/api/health-server.js';
 import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
-import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
+import { createMaintenanceWorker, keepSchedulersRegistered, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
 import { createLogger } from '../../src/logger.js';
 import { lastSuccessKey, readLastSuccesses, recordLastSuccess } from '../../src/maintenance/last-success.js';
 import { SWEEPS } from '../../src/maintenance/sweeps.js';
@@ -115,6 +115,27 @@ describe('scheduler readiness: sweeps', () => {
     } finally {
       await worker?.close();
       await connection.quit();
+    }
+  });
+});
+
+describe('job schedulers lost from Redis', () => {
+  it('are registered again by the scheduler, and readiness is back', async () => {
+    const logger = createLogger({ logLevel: 'silent' }, 'test');
+    const maintenance = stack.queues.maintenance;
+    // Checked when the test says (an hour between checks of its own).
+    const keeper = keepSchedulersRegistered(maintenance, () => registerSchedulers(maintenance, EVERY), logger, 3_600_000);
+    try {
+      await keeper.registered;
+      expect(await maintenance.getJobSchedulersCount()).toBe(sweepNames.length);
+      // What a queue Redis restarted without its data, or an obliterate from Bull Board, leaves.
+      for (const name of sweepNames) await maintenance.removeJobScheduler(name);
+      expect((await get(healthApp(true), '/readyz')).json().checks.sweeps).toMatch(/^down: no job schedulers/);
+      await keeper.check();
+      expect((await maintenance.getJobSchedulers(0, -1)).map((s) => s.name).sort()).toEqual(sweepNames);
+      expect((await get(healthApp(true), '/readyz')).json().checks.sweeps).toBe('ok');
+    } finally {
+      keeper.close();
     }
   });
 });

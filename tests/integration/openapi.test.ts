@@ -1,8 +1,11 @@
 import { validate, compileErrors } from '@readme/openapi-parser';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { API_PREFIX } from '../../src/api/app.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { admin, hourlySlot } from '../helpers/factories.js';
+import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
 /**
  * The OpenAPI document is generated from the zod route declarations; this checks it is valid and complete against
@@ -74,5 +77,44 @@ describe('/openapi.json', () => {
       if (!ok) gaps.push(`${method} ${path}: no success response`);
     }
     expect(gaps).toEqual([]);
+  });
+});
+
+describe('answers against their documented schemas', () => {
+  it('what the app sends validates against the schema /openapi.json gives for that operation and status', async () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    ajv.addSchema({ ...structuredClone(doc), $id: 'openapi' });
+    const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+    const failures: string[] = [];
+    /** Sends the request and checks its answer against the documented schema of `template` (its OpenAPI path, unprefixed). */
+    const check = async (method: string, template: string, path: string, opts: Parameters<Stack['request']>[2] = {}) => {
+      const res = await stack.request(method.toUpperCase(), API_PREFIX + path, opts);
+      const documented = doc.paths?.[API_PREFIX + template]?.[method as 'get']?.responses?.[String(res.status)];
+      if (!documented) return void failures.push(`${method} ${path}: ${res.status} is not documented`);
+      const validate = ajv.getSchema(`openapi#/${pointer('paths', API_PREFIX + template, method, 'responses', String(res.status), 'content', 'application/json', 'schema')}`);
+      if (!validate) return void failures.push(`${method} ${path} ${res.status}: no JSON schema`);
+      if (!validate(res.body)) failures.push(`${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}`);
+      return res;
+    };
+    const member = makeUser('member');
+    const ws = await check('post', '/workspaces', '/workspaces', { as: admin, body: { name: 'Doc Hub', timezone: 'UTC', currency: 'EUR', taxRateBps: 700 } });
+    const space = await check('post', '/workspaces/{id}/spaces', `/workspaces/${ws?.body.id}/spaces`, {
+      as: admin,
+      body: { name: 'Desk 1', kind: 'desk', capacity: 1, hourlyRate: 500, dailyRate: 3000, monthlyRate: 40000 },
+    });
+    await check('get', '/workspaces', '/workspaces', { as: member });
+    await check('get', '/workspaces/{id}', `/workspaces/${ws?.body.id}`, { as: member });
+    await check('get', '/workspaces/{id}/spaces', `/workspaces/${ws?.body.id}/spaces`, { as: member });
+    await check('get', '/spaces/{id}', `/spaces/${space?.body.id}`, { as: member });
+    const slot = hourlySlot(48);
+    await check('get', '/spaces/{id}/availability', `/spaces/${space?.body.id}/availability?from=${slot.startsAt}&to=${slot.endsAt}`, { as: member });
+    const accepted = await check('post', '/booking/bookings', '/booking/bookings', { as: member, body: { spaceId: space?.body.id, bookingType: 'hourly', ...slot } });
+    await check('get', '/jobs/{jobId}', `/jobs/${accepted?.body.jobId}`, { as: member });
+    await check('get', '/booking/bookings', '/booking/bookings', { as: member });
+    await check('get', '/booking/cart', '/booking/cart', { as: member });
+    await check('post', '/workspaces', '/workspaces', { as: admin, body: {} });
+    await check('get', '/spaces/{id}', `/spaces/${crypto.randomUUID()}`, { as: member });
+    expect(failures).toEqual([]);
   });
 });

@@ -2,7 +2,9 @@ import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminQuery, createTestDatabase, dbUrl } from '../helpers/db.js';
 import { spawnEntrypoint } from '../helpers/entrypoints.js';
-import { REDIS_URL } from '../helpers/stack.js';
+import { admin, hourlySlot } from '../helpers/factories.js';
+import { until } from '../helpers/follow-ups.js';
+import { REDIS_URL, tokenFor } from '../helpers/stack.js';
 
 /**
  * A process that cannot start says why in one line naming the setting (src/start-failure.ts) and exits 1: no
@@ -81,5 +83,38 @@ describe('a process that cannot start', () => {
     const run = await start('src/db/migrate.ts', { PORT: 'abc', DATABASE_POOL_MAX: '0' });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/^Invalid configuration:\n {2}PORT: .+\n {2}DATABASE_POOL_MAX: .+\n$/);
+  });
+});
+
+describe('a web process started while Redis is down', () => {
+  it('answers what needs Redis with 503 at once, not when Redis returns', async () => {
+    const lines: Record<string, any>[] = [];
+    const redisPort = await closedPort();
+    const web = spawnEntrypoint('src/web.ts', { REDIS_URL: `redis://127.0.0.1:${redisPort}`, QUEUE_PREFIX: PREFIX, PORT: '0', DATABASE_URL: db.url }, (line) => {
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        /* not a log line */
+      }
+    });
+    try {
+      const port = (await until('the API to listen', () => lines.find((l) => typeof l.port === 'number'), 20_000, 50)).port as number;
+      const base = `http://127.0.0.1:${port}/api/v1`;
+      const headers = { authorization: `Bearer ${await tokenFor(admin)}`, 'content-type': 'application/json' };
+      const post = (path: string, body: unknown) => fetch(base + path, { method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      // Catalog writes need no Redis.
+      const ws = await (await post('/workspaces', { name: 'Hub', timezone: 'UTC', currency: 'EUR', taxRateBps: 0 })).json();
+      const space = await (
+        await post(`/workspaces/${ws.id}/spaces`, { name: 'Desk', kind: 'desk', capacity: 1, hourlyRate: 100, dailyRate: 500, monthlyRate: 9000 })
+      ).json();
+      const create = await post('/booking/bookings', { spaceId: space.id, bookingType: 'hourly', ...hourlySlot(24) });
+      expect(create.status).toBe(503);
+      expect(create.headers.get('retry-after')).toBe('5');
+      expect((await create.json()).error.code).toBe('service_unavailable');
+      const job = await fetch(`${base}/jobs/${crypto.randomUUID()}`, { headers, signal: AbortSignal.timeout(10_000) });
+      expect(job.status).toBe(503);
+    } finally {
+      web.child.kill('SIGKILL');
+    }
   });
 });

@@ -18,8 +18,18 @@ describe('config', () => {
     expect(c.queue.commandConcurrency).toBe(25);
   });
 
-  it('an empty PORT is unset (3000), not 0', () => {
-    expect(loadConfig({ PORT: '' }).http.port).toBe(3000);
+  it('an empty or blank variable is unset: its default, never 0', () => {
+    const c = loadConfig({ PORT: '', SHUTDOWN_TIMEOUT_MS: '', DATABASE_QUERY_TIMEOUT_MS: ' ', REDIS_URL: '', HEALTH_PORT: '' });
+    expect(c.http.port).toBe(3000);
+    expect(c.shutdownTimeoutMs).toBe(25_000);
+    expect(c.db.queryTimeoutMs).toBe(10_000);
+    expect(c.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(c.health.port).toBeUndefined();
+  });
+
+  it('numbers are decimal: hex, exponents and padding are refused, not read as what Number() makes of them', () => {
+    for (const bad of ['0x10', '1e3', ' 8080', '8080 ', 'Infinity', '+80']) expect(() => loadConfig({ PORT: bad }), bad).toThrow(/PORT: must be a decimal number/);
+    expect(loadConfig({ CART_HOLD_MINUTES: '0.5' }).cart.holdMinutes).toBe(0.5);
   });
 
   it('fails naming every bad variable', () => {
@@ -41,10 +51,19 @@ describe('config', () => {
     for (const bad of ['-1', '999', 'often', '1500.5']) expect(() => loadConfig({ TABLE_STATS_EVERY_MS: bad })).toThrow(/TABLE_STATS_EVERY_MS/);
   });
 
-  it('production refuses the development secrets', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/);
-    const c = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'pw' });
+  it('production refuses the development defaults and the published placeholders', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /DATABASE_URL: required in production[\s\S]*REDIS_URL: required in production[\s\S]*JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/,
+    );
+    const urls = { DATABASE_URL: 'postgres://app@db/cw', REDIS_URL: 'redis://r:6379' };
+    const good = { ...urls, JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'a-long-pass' };
+    for (const JWT_SECRET of ['dev-only-secret-change-me-0123456789', 'change-me-to-a-long-random-secret-please'])
+      expect(() => loadConfig({ NODE_ENV: 'production', ...good, JWT_SECRET })).toThrow(/JWT_SECRET: .*not a placeholder/);
+    for (const BULL_BOARD_PASSWORD of ['admin', 'short', 'password'])
+      expect(() => loadConfig({ NODE_ENV: 'production', ...good, BULL_BOARD_PASSWORD })).toThrow(/BULL_BOARD_PASSWORD/);
+    const c = loadConfig({ NODE_ENV: 'production', ...good });
     expect(c.auth.jwtSecret).toBe('x'.repeat(40));
-    expect(c.bullBoard.password).toBe('pw');
+    expect(c.bullBoard.password).toBe('a-long-pass');
+    expect(c.db.url).toBe('postgres://app@db/cw');
   });
 });

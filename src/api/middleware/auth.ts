@@ -7,7 +7,8 @@ import type { Orm } from '../../db/orm.js';
 import type { AppEnv, AuthUser } from '../context.js';
 
 const ClaimsSchema = z.object({
-  sub: z.uuid(),
+  // The user's id, compared as text wherever ownership is checked: lower-cased, as every id the API accepts.
+  sub: z.uuid().toLowerCase(),
   email: z.email().max(320),
   // Postgres text cannot hold NUL; such a claim is refused (401), never a failed upsert (which would read as 503).
   name: z.string().min(1).max(200).regex(/^[^\u0000]*$/),
