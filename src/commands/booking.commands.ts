@@ -178,7 +178,7 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
   if (p.startsAt !== undefined || p.endsAt !== undefined) {
     const startsAt = p.startsAt ? new Date(p.startsAt) : booking.startsAt;
     const endsAt = p.endsAt ? new Date(p.endsAt) : booking.endsAt;
-    validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now });
+    validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now, startKept: p.startsAt === undefined });
     booking.startsAt = startsAt;
     booking.endsAt = endsAt;
     const quote = price(booking, space, workspace);

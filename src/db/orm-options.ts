@@ -49,6 +49,9 @@ export function ormOptions(databaseUrl: string, { poolMax = 10, queryTimeoutMs =
     driverOptions: {
       ...(logger ? { log: knexLog(logger) } : {}),
       connection: {
+        // The whole URL, for pg to read (it wins over the parts MikroORM takes from `clientUrl`, which keeps only host,
+        // port, user, password and database): its query parameters too, `sslmode` and the like, as psql reads them.
+        connectionString: databaseUrl,
         // Fail fast when Postgres is down, so the API can answer 503 rather than hang.
         connectionTimeoutMillis: 3000,
         // …and when it stops answering on a connection already open (src/db/query-timeout.ts).

@@ -47,6 +47,11 @@ export function validateBookingWindow(input: {
   endsAt: Date;
   timezone: string;
   now: Date;
+  /**
+   * The start is the booking's own, not changed by the request (an update of its end only): a start already past is
+   * then no error (a meeting under way may be extended), but the new end must still be ahead.
+   */
+  startKept?: boolean;
 }): void {
   const { bookingType, startsAt, endsAt, timezone, now } = input;
   assertTimeZone(timezone);
@@ -55,7 +60,10 @@ export function validateBookingWindow(input: {
   const issues: FieldIssue[] = [];
   const ordered = endsAt.getTime() > startsAt.getTime();
   if (!ordered) issues.push({ path: 'endsAt', message: 'must be after startsAt' });
-  if (startsAt.getTime() < now.getTime()) issues.push({ path: 'startsAt', message: 'must not be in the past' });
+  if (startsAt.getTime() < now.getTime()) {
+    if (!input.startKept) issues.push({ path: 'startsAt', message: 'must not be in the past' });
+    else if (ordered && endsAt.getTime() <= now.getTime()) issues.push({ path: 'endsAt', message: 'must not be in the past' });
+  }
 
   switch (bookingType) {
     case 'hourly': {

@@ -46,7 +46,8 @@ export interface FinishWatcher {
 /** The web's end: one subscriber connection, and the requests waiting on each job id. */
 export class FinishedSignals {
   private readonly channel: string;
-  private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly watchers = new Map<string, Set<(finished?: boolean) => void>>();
+  private released = false;
 
   /** `subscriber` becomes a subscriber connection: give it one of its own. */
   constructor(
@@ -69,15 +70,16 @@ export class FinishedSignals {
   watch(jobId: string): FinishWatcher {
     let pending = false;
     let wake: ((signalled: boolean) => void) | undefined;
-    const signal = () => {
-      if (wake) wake(true);
-      else pending = true;
+    const signal = (finished = true) => {
+      if (wake) wake(finished);
+      else if (finished) pending = true;
     };
     let set = this.watchers.get(jobId);
     if (!set) this.watchers.set(jobId, (set = new Set()));
     set.add(signal);
     return {
       next: (ms) => {
+        if (this.released) return Promise.resolve(false);
         if (pending) {
           pending = false;
           return Promise.resolve(true);
@@ -107,6 +109,16 @@ export class FinishedSignals {
     let n = 0;
     for (const set of this.watchers.values()) n += set.size;
     return n;
+  }
+
+  /**
+   * Ends every wait now and any wait from now on at once (each request then answers with the job as it stands: 202
+   * if it has not finished). Shutting down, the HTTP server waits for the requests in flight, and a `Prefer: wait`
+   * would otherwise hold it for up to its N seconds.
+   */
+  release(): void {
+    this.released = true;
+    for (const set of this.watchers.values()) for (const signal of set) signal(false);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BookingEventSchema, OutboxSchema, ProcessedCommandSchema, ReservationSchema } from '../../src/db/entities/index.js';
+import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, ReservationSchema } from '../../src/db/entities/index.js';
 import { act, createBooking, hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
@@ -209,5 +209,33 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
     await act(stack, member, id, 'cancel', { reason: 'no' });
     const free = await stack.request('GET', `/api/v1/spaces/${spaceId}/availability?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, { as: member });
     expect(free.body.busy).toEqual([]);
+  });
+});
+
+describe('a booking under way', () => {
+  it('can be extended: an update of its end alone keeps its past start, and its claim grows with it', async () => {
+    // A space of its own: the file's other tests book the slots starting soon on theirs.
+    const { space } = await seedSpace(stack);
+    const window = await startingSoon(1);
+    const id = (await createBooking(stack, member, space.id, window)).body.result.bookingId as string;
+    expect((await act(stack, staff, id, 'confirm')).body.state).toBe('completed');
+    // Under way: moved an hour back, so it started up to 45 minutes ago and ends at the next quarter hour.
+    const startsAt = new Date(Date.parse(window.startsAt) - 3_600_000);
+    const endsAt = new Date(window.startsAt);
+    await em().nativeUpdate(BookingSchema, { id }, { startsAt, endsAt });
+    await em().nativeUpdate(ReservationSchema, { bookingId: id }, { startsAt, endsAt });
+
+    const longer = new Date(endsAt.getTime() + 30 * 60_000).toISOString();
+    const res = await stack.request('PATCH', `/api/v1/booking/bookings/${id}`, { as: member, body: { endsAt: longer }, wait: 10 });
+    expect(res.body.state).toBe('completed');
+    const detail = (await stack.request('GET', `/api/v1/booking/bookings/${id}`, { as: member })).body;
+    expect(detail).toMatchObject({ startsAt: startsAt.toISOString(), endsAt: longer, status: 'confirmed' });
+    const claim = await em().findOneOrFail(ReservationSchema, { bookingId: id });
+    expect(claim.endsAt.toISOString()).toBe(longer);
+
+    // Moving its start is still refused once it has passed.
+    const moved = await stack.request('PATCH', `/api/v1/booking/bookings/${id}`, { as: member, body: { startsAt: startsAt.toISOString(), endsAt: longer } });
+    expect(moved.status).toBe(400);
+    expect(moved.body.error.details).toEqual([{ path: 'startsAt', message: 'must not be in the past' }]);
   });
 });

@@ -32,8 +32,9 @@ afterAll(async () => {
   await redisProxy?.close();
 });
 
-const create = () =>
-  stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(24 + Math.floor(Math.random() * 500)) } });
+/** A create on a slot of its own (each call the next hour): two of this file's creates never compete for one. */
+let nextHour = 1000; // past the fixed slots below (600–950)
+const create = () => stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(nextHour++) } });
 
 async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

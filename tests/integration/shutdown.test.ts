@@ -6,7 +6,7 @@ import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { metricValue } from '../helpers/prometheus.js';
 import { spawnEntrypoint } from '../helpers/entrypoints.js';
 import { until as untilWithin } from '../helpers/follow-ups.js';
-import { makeUser, REDIS_URL, startStack, type Stack } from '../helpers/stack.js';
+import { makeUser, REDIS_URL, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
 /** Waits up to 20 s (a spawned process starts through tsx). */
 const until = <T>(what: string, check: () => Promise<T> | T) => untilWithin(what, check, 20_000, 50);
@@ -187,3 +187,24 @@ const otherSessionsInTransaction = async () =>
       .getConnection()
       .execute(`select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null`)
   )[0].n as number;
+
+describe('web process, SIGTERM', () => {
+  it('answers an open Prefer: wait at once (202) and exits 0, rather than waiting it out', async () => {
+    const web = spawnWorker({ PORT: '0' }, 'src/web.ts');
+    const port = (await until('the API to listen', () => web.lines.find((l) => typeof l.port === 'number'))).port as number;
+    const token = await tokenFor(member);
+    // No worker runs here: the command stays queued, and the request would wait its 30 s.
+    const answer = fetch(`http://127.0.0.1:${port}/api/v1/booking/bookings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', prefer: 'wait=30' },
+      body: JSON.stringify({ spaceId, bookingType: 'hourly', ...hourlySlot(700) }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    await until('the command to be queued', async () => (await stack.queues.commands.getJobCounts('waiting')).waiting >= 1);
+    web.child.kill('SIGTERM');
+    const res = await answer;
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ jobId: expect.any(String), statusUrl: expect.any(String) });
+    expect((await web.exited).code).toBe(0);
+  });
+});

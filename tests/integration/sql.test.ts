@@ -75,3 +75,22 @@ describe('query: hand-written statements', () => {
     expect(seen.filter((s) => s === 'select $1::int + 1 as "n", $2::text as "label"')).toHaveLength(2);
   });
 });
+
+describe('DATABASE_URL', () => {
+  it("reaches pg whole: its query parameters too (application_name; sslmode=require, which this server's lack of SSL refuses)", async () => {
+    const named = await createOrm(`${db.url}?application_name=cw_url_probe`, { poolMax: 1 });
+    try {
+      expect(await query(named.em, "select current_setting('application_name') as \"a\", current_setting('plan_cache_mode') as \"p\"")).toEqual([
+        { a: 'cw_url_probe', p: 'force_generic_plan' },
+      ]);
+    } finally {
+      await named.close(true);
+    }
+    const tls = await createOrm(`${db.url}?sslmode=verify-full`, { poolMax: 1 });
+    try {
+      await expect(query(tls.em, 'select 1')).rejects.toThrow(/does not support SSL/);
+    } finally {
+      await tls.close(true);
+    }
+  });
+});

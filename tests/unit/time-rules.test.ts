@@ -51,6 +51,20 @@ describe('validateBookingWindow: common rules', () => {
     ]);
   });
 
+  it('a start the update keeps may be past (extending a booking under way), but the new end must be ahead', () => {
+    const now = d('2026-05-04T07:40:00Z'); // 09:40 in Berlin, inside 09:30–10:00
+    const keep = (endsAt: string) =>
+      caught(() => validateBookingWindow({ bookingType: 'hourly', startsAt: d('2026-05-04T09:30:00+02:00'), endsAt: d(endsAt), timezone: BERLIN, now, startKept: true }));
+    expect(validateBookingWindow({ bookingType: 'hourly', startsAt: d('2026-05-04T09:30:00+02:00'), endsAt: d('2026-05-04T10:15:00+02:00'), timezone: BERLIN, now, startKept: true })).toBeUndefined();
+    expect(keep('2026-05-04T09:45:00+02:00').details).toEqual([{ path: 'endsAt', message: 'hourly bookings last at least 30 minutes' }]);
+    expect(keep('2026-05-04T09:30:00+02:00').details).toEqual([{ path: 'endsAt', message: 'must be after startsAt' }]);
+    const now2 = d('2026-05-04T08:20:00Z'); // 10:20: the end 10:15 has passed
+    const late = caught(() =>
+      validateBookingWindow({ bookingType: 'hourly', startsAt: d('2026-05-04T09:30:00+02:00'), endsAt: d('2026-05-04T10:15:00+02:00'), timezone: BERLIN, now: now2, startKept: true }),
+    );
+    expect(late.details).toEqual([{ path: 'endsAt', message: 'must not be in the past' }]);
+  });
+
   it('refuses an end before or at the start', () => {
     expect(issuesOf('hourly', '2026-05-04T10:00:00+02:00', '2026-05-04T09:00:00+02:00')).toEqual([
       { path: 'endsAt', message: 'must be after startsAt' },

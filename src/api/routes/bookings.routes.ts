@@ -163,7 +163,7 @@ export function bookingRoutes(deps: AppDeps) {
     if (input.startsAt !== undefined || input.endsAt !== undefined) {
       const startsAt = new Date(input.startsAt ?? booking.startsAt);
       const endsAt = new Date(input.endsAt ?? booking.endsAt);
-      validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone, now: new Date() });
+      validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone, now: new Date(), startKept: input.startsAt === undefined });
     }
     return (await submitCommand(c, deps, 'booking.update', { ...input, bookingId: booking.id }, undefined, { bookingId: booking.id })) as Submitted;
   });
