@@ -63,7 +63,7 @@ async function startWeb(config: AppConfig, orm: Orm, logger: Logger): Promise<Cl
   const cache = createReadCache(cacheRedis, config);
   const app = createApp({ config, orm, redis, queues, cache, finished, logger });
   // A port in use fails the start (startOrExit says which).
-  const http = await startHttpServer(app.fetch, config.http.port, config.http.host);
+  const http = await startHttpServer(app.fetch, config.http.port, config.http.host, 'PORT');
   logger.info({ port: http.port }, `API listening on http://${config.http.host}:${http.port} (docs at /docs)`);
   return [
     // First: the open `Prefer: wait` requests answer now (202), so the HTTP server's close does not wait them out.

@@ -21,10 +21,11 @@ type Settings = Pick<AppConfig, 'db' | 'http' | 'health'>;
  * reported with its stack.
  */
 export function startFailureMessage(err: unknown, settings: Settings): string | undefined {
-  const e = err as { code?: unknown; message?: unknown; port?: unknown; address?: unknown };
+  const e = err as { code?: unknown; message?: unknown; port?: unknown; address?: unknown; setting?: unknown };
   const detail = String(e?.message ?? err);
   if (e?.code === 'EADDRINUSE') {
-    const setting = e.port === settings.health.port && e.port !== settings.http.port ? 'HEALTH_PORT' : 'PORT';
+    // Named by the server that could not listen (src/api/http-server.ts); else guessed from the port.
+    const setting = typeof e.setting === 'string' ? e.setting : e.port === settings.health.port && e.port !== settings.http.port ? 'HEALTH_PORT' : 'PORT';
     return `Cannot listen on ${String(e.address)}:${String(e.port)}: the port is in use (${setting})`;
   }
   const db = withoutPassword(settings.db.url);

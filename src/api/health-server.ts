@@ -56,7 +56,7 @@ export function createHealthApp(deps: { config: AppConfig; orm: Orm; scheduler: 
 /** Serves the health app on HEALTH_PORT; resolves once listening, with the bound port (HEALTH_PORT=0 picks one). */
 export async function startHealthServer(config: AppConfig, orm: Orm, logger: Logger, opts: { scheduler: boolean }) {
   const { app, close } = createHealthApp({ config, orm, scheduler: opts.scheduler });
-  const { port, close: stop } = await startHttpServer(app.fetch, config.health.port ?? 0, config.http.host);
+  const { port, close: stop } = await startHttpServer(app.fetch, config.health.port ?? 0, config.http.host, 'HEALTH_PORT');
   logger.info({ healthPort: port }, `health endpoints on http://${config.http.host}:${port} (/healthz, /readyz, /metrics)`);
   return {
     port,

@@ -31,13 +31,21 @@ export function answerParserErrors(server: Server): void {
   });
 }
 
-/** Serves `fetch` on host:port; resolves once listening (with the bound port: 0 picks one), rejects if it cannot. */
-export async function startHttpServer(fetch: Fetch, port: number, hostname: string): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+/**
+ * Serves `fetch` on host:port; resolves once listening (with the bound port: 0 picks one), rejects if it cannot, the
+ * error naming `setting`, the variable that chose the port (for src/start-failure.ts).
+ */
+export async function startHttpServer(
+  fetch: Fetch,
+  port: number,
+  hostname: string,
+  setting: 'PORT' | 'HEALTH_PORT',
+): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname }, (info: AddressInfo) =>
       resolve({ server, port: info.port, close: () => new Promise<void>((done) => server.close(() => done())) }),
     ) as Server;
     answerParserErrors(server);
-    server.once('error', reject);
+    server.once('error', (err) => reject(Object.assign(err, { setting })));
   });
 }

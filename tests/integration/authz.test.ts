@@ -438,3 +438,11 @@ describe('verified tokens are remembered only until they expire', () => {
     expect(late.body.error.code).toBe('unauthorized');
   });
 });
+
+describe('a refused token says which claim', () => {
+  it('a display name past 200 characters is named, not called missing', async () => {
+    const res = await stack.request('GET', '/api/v1/workspaces', { token: await tokenFor(makeUser('member'), { claims: { name: 'N'.repeat(201), email: 'nope' } }) });
+    expect(res.status).toBe(401);
+    expect(res.body.error.message).toMatch(/^Token claims are missing or invalid .*: email: .+; name: .*200/);
+  });
+});

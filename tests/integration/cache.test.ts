@@ -194,41 +194,49 @@ describe('lookups of one event-loop turn', () => {
 });
 
 describe('stamped values (lists, availability)', () => {
-  it('a page stored before its generation moved is a miss, and the next store replaces it under the new one', async () => {
+  /**
+   * A ReadCache of its own (under `prefix`) on a connection of its own, a member's list slot, and a loader that
+   * records what it loaded: what each test below runs `body` with.
+   */
+  async function withListSlot(prefixName: string, body: (t: ReturnType<typeof listSlot>) => Promise<void>) {
     const redis = createApiCacheRedis(REDIS_URL);
     await whenConnecting(redis);
     try {
-      const prefix = `${cachePrefix(stack.config.queue.prefix)}stamp:`;
-      const cache = new ReadCache(redis, prefix, 60);
-      const userId = crypto.randomUUID();
-      const slot = slots.bookingList({ userId }, { page: 1, pageSize: 20 });
-      const loads: string[] = [];
-      const loader = (v: string) => async () => (loads.push(v), { v });
+      await body(listSlot(redis, `${cachePrefix(stack.config.queue.prefix)}${prefixName}:`));
+    } finally {
+      redis.disconnect();
+    }
+  }
+  function listSlot(redis: ReturnType<typeof createApiCacheRedis>, prefix: string) {
+    const userId = crypto.randomUUID();
+    const loads: string[] = [];
+    return {
+      redis,
+      prefix,
+      cache: new ReadCache(redis, prefix, 60),
+      slot: slots.bookingList({ userId }, { page: 1, pageSize: 20 }),
+      loads,
+      loader: (v: string) => async () => (loads.push(v), { v }),
+      /** What a worker's eviction after a commit of this member's is given. */
+      change: { bookingIds: new Set<string>(), userIds: new Set([userId]), workspaceIds: new Set<string>(), spaceIds: new Set<string>() },
+    };
+  }
+
+  it('a page stored before its generation moved is a miss, and the next store replaces it under the new one', () =>
+    withListSlot('stamp', async ({ redis, prefix, cache, slot, loads, loader, change }) => {
       expect(await cache.through(slot, loader('v1'))).toEqual({ v: 'v1' });
       expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v1' }); // a hit
       const first = await redis.get(prefix + slot.genKey);
       expect((await redis.get(prefix + slot.valueKey))?.split('\n')[0]).toBe(first);
-      await cache.evict({ bookingIds: new Set(), userIds: new Set([userId]), workspaceIds: new Set(), spaceIds: new Set() }); // a worker's eviction
+      await cache.evict(change);
       expect(await cache.through(slot, loader('v2'))).toEqual({ v: 'v2' }); // the v1 entry is still there, unread
       expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v2' });
       expect(loads).toEqual(['v1', 'v2']);
       expect(await redis.get(prefix + slot.valueKey)).toBe(`${BigInt(first!) + 1n}\n{"v":"v2"}`);
-    } finally {
-      redis.disconnect();
-    }
-  });
+    }));
 
-  it('a generation whose key was evicted starts past every value it had: no entry stamped before reads as current', async () => {
-    const redis = createApiCacheRedis(REDIS_URL);
-    await whenConnecting(redis);
-    try {
-      const prefix = `${cachePrefix(stack.config.queue.prefix)}evicted:`;
-      const cache = new ReadCache(redis, prefix, 60);
-      const userId = crypto.randomUUID();
-      const slot = slots.bookingList({ userId }, { page: 1, pageSize: 20 });
-      const loads: string[] = [];
-      const loader = (v: string) => async () => (loads.push(v), { v });
-      const change = { bookingIds: new Set<string>(), userIds: new Set([userId]), workspaceIds: new Set<string>(), spaceIds: new Set<string>() };
+  it('a generation whose key was evicted starts past every value it had: no entry stamped before reads as current', () =>
+    withListSlot('evicted', async ({ redis, prefix, cache, slot, loads, loader, change }) => {
       // A first write makes the generation, the read stores under it; an evicting Redis then drops the generation
       // (not the page), and the next write starts it again.
       await cache.evict(change);
@@ -241,10 +249,7 @@ describe('stamped values (lists, availability)', () => {
       expect(await cache.through(slot, loader('v3'))).toEqual({ v: 'v3' });
       expect(await cache.through(slot, loader('unused'))).toEqual({ v: 'v3' });
       expect(loads).toEqual(['v1', 'v2', 'v3']);
-    } finally {
-      redis.disconnect();
-    }
-  });
+    }));
 });
 
 describe('after-commit work survives a crash', () => {

@@ -9,7 +9,7 @@ let http: Awaited<ReturnType<typeof startHttpServer>>;
 
 beforeAll(async () => {
   stack = await startStack({ worker: false });
-  http = await startHttpServer(stack.app.fetch, 0, '127.0.0.1');
+  http = await startHttpServer(stack.app.fetch, 0, '127.0.0.1', 'PORT');
 });
 afterAll(async () => {
   await http?.close();

@@ -9,6 +9,10 @@ describe('startFailureMessage', () => {
       'Cannot listen on 0.0.0.0:3001: the port is in use (HEALTH_PORT)',
     );
     expect(startFailureMessage(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', address: '::', port: 3000 }), settings)).toMatch(/\(PORT\)$/);
+    // The scheduler's HEALTH_PORT set to the web's PORT: named by the server that failed.
+    expect(
+      startFailureMessage(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', address: '::', port: 3000, setting: 'HEALTH_PORT' }), settings),
+    ).toMatch(/\(HEALTH_PORT\)$/);
     expect(startFailureMessage(Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' }), settings)).toBe(
       'PostgreSQL refused the login of DATABASE_URL (postgres://app:***@db:5432/cw): password authentication failed for user "app"',
     );

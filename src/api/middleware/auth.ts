@@ -58,7 +58,11 @@ export function authMiddleware(deps: { orm: Orm; jwtSecret: string }): Middlewar
       throw unauthorized('Invalid or expired token');
     }
     const claims = ClaimsSchema.safeParse(payload);
-    if (!claims.success) throw unauthorized('Token claims are incomplete (sub, email, name, role, exp)');
+    if (!claims.success) {
+      // Which claims, and why (a display name past 200 characters is not a missing one).
+      const why = claims.error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ');
+      throw unauthorized(`Token claims are missing or invalid (sub, email, name, role, exp needed): ${why}`);
+    }
     const user: AuthUser = { id: claims.data.sub, email: claims.data.email, name: claims.data.name, role: claims.data.role };
     if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
     verified.set(token, { user, expiresAtMs: claims.data.exp * 1000 });
