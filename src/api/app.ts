@@ -19,7 +19,8 @@ import { reviewRoutes } from './routes/reviews.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
 import { validationHook } from './validation.js';
 
-export const API_PREFIX = '/api/v1';
+import { API_PREFIX } from './paths.js';
+export { API_PREFIX };
 
 /**
  * The HTTP app: validates, authorizes, enqueues and reads. It never writes booking state (workers do).

@@ -10,6 +10,7 @@ import type { AppDeps, AppEnv } from './context.js';
 import { fingerprintOfJobData, isFinished, readJob, readPrior, type Prior } from './job-status.js';
 import { fenceUnconfirmedAdd, type InboxPayload } from '../commands/run-command.js';
 import { assertConnected, mayHaveReachedRedis } from '../redis.js';
+import { API_PREFIX } from './paths.js';
 
 /** One-shot `crypto.hash`: a keyed create hashes three times, and createHash() builds a Hash object each time. */
 const sha256 = (s: string) => hash('sha256', s, 'hex');
@@ -169,7 +170,7 @@ export async function submitCommand<N extends CommandName>(
   const user = c.get('user');
   const fingerprint = identity.key ? commandFingerprint(name, fields) : null;
   const { jobId } = identity;
-  const statusUrl = `/api/v1/jobs/${jobId}`;
+  const statusUrl = `${API_PREFIX}/jobs/${jobId}`;
   const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
 
   // Watching starts before the job is added or looked up, so its finish is not missed (src/jobs/finished-signal.ts).

@@ -229,7 +229,8 @@ export async function applyTransition(
   booking.status = t.to;
   if (t.noShow) booking.noShow = true;
   if (action === 'check_in') booking.checkedInAt = ctx.now;
-  if (action === 'check_out') booking.checkedOutAt = ctx.now;
+  // Staff completing a booking under way check its party out; the sweeper's completion at the end records none.
+  if (action === 'check_out' || (action === 'complete' && t.from === 'active')) booking.checkedOutAt = ctx.now;
   if (t.to === 'cancelled') {
     booking.cancelledAt = ctx.now;
     booking.cancellationReason = t.cancellationReason ?? null;

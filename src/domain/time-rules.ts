@@ -30,6 +30,15 @@ export function isValidTimeZone(tz: string): boolean {
   return isIanaZone(tz);
 }
 
+/**
+ * A valid zone as the IANA database spells it (`europe/berlin` → `Europe/Berlin`), so what is stored reads as the
+ * zone it names. Only the letter case changes: an alias (`Etc/UTC`, `Asia/Calcutta`) is kept as given.
+ */
+export function canonicalTimeZone(tz: string): string {
+  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === tz.toLowerCase() ? resolved : tz;
+}
+
 function onSlotBoundary(d: Date, tz: string): boolean {
   // Local minutes, not UTC: the grid belongs to the workspace's clock.
   const local = toLocal(d, tz);

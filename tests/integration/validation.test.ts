@@ -561,3 +561,18 @@ describe('Idempotency-Key header', () => {
     expect(await queuedTotal()).toBe(jobsBefore + 1);
   });
 });
+
+describe('catalog writes (admin): what is stored', () => {
+  it('a time zone in another case is stored as IANA spells it; the new resource is named in Location', async () => {
+    const ws = await stack.request('POST', '/api/v1/workspaces', { as: admin, body: { name: 'Case Hub', timezone: 'europe/berlin', currency: 'EUR', taxRateBps: 0 } });
+    expect(ws.status).toBe(201);
+    expect(ws.body.timezone).toBe('Europe/Berlin');
+    expect(ws.headers.get('location')).toBe(`/api/v1/workspaces/${ws.body.id}`);
+    const space = await stack.request('POST', `/api/v1/workspaces/${ws.body.id}/spaces`, {
+      as: admin,
+      body: { name: 'Desk', kind: 'desk', capacity: 1, hourlyRate: 100, dailyRate: 500, monthlyRate: 9000 },
+    });
+    expect(space.headers.get('location')).toBe(`/api/v1/spaces/${space.body.id}`);
+    expect((await stack.request('GET', space.headers.get('location')!, { as: admin })).body.id).toBe(space.body.id);
+  });
+});

@@ -6,6 +6,7 @@ import {
   MAX_MONTHS,
   MIN_HOURLY_MINUTES,
   SLOT_MINUTES,
+  canonicalTimeZone,
   isValidTimeZone,
   usageDays,
   validateAttendees,
@@ -346,4 +347,14 @@ describe('isValidTimeZone', () => {
       expect(isValidTimeZone(tz)).toBe(false);
     },
   );
+});
+
+describe('canonicalTimeZone', () => {
+  it('spells a zone as IANA does, changing only the case', () => {
+    expect(canonicalTimeZone('europe/berlin')).toBe('Europe/Berlin');
+    expect(canonicalTimeZone('AMERICA/NEW_YORK')).toBe('America/New_York');
+    expect(canonicalTimeZone('utc')).toBe('UTC');
+    expect(canonicalTimeZone('Etc/UTC')).toBe('Etc/UTC');
+    expect(canonicalTimeZone('Asia/Calcutta')).toBe('Asia/Calcutta');
+  });
 });

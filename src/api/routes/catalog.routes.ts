@@ -1,7 +1,8 @@
 import { createRoute } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
-import { isValidTimeZone } from '../../domain/time-rules.js';
+import { canonicalTimeZone, isValidTimeZone } from '../../domain/time-rules.js';
+import { API_PREFIX } from '../paths.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { validationError } from '../errors.js';
 import { requires } from '../guards.js';
@@ -64,8 +65,9 @@ export function catalogRoutes(deps: AppDeps) {
     const input = c.req.valid('json');
     if (!isValidTimeZone(input.timezone)) throw validationError([{ path: 'timezone', message: 'not an IANA time zone' }]);
     const fork = em();
-    const w = fork.create(WorkspaceSchema, { id: randomUUID(), ...input });
+    const w = fork.create(WorkspaceSchema, { id: randomUUID(), ...input, timezone: canonicalTimeZone(input.timezone) });
     await fork.flush();
+    c.header('Location', `${API_PREFIX}/workspaces/${w.id}`);
     return c.json(workspaceDto(w), 201);
   });
 
@@ -83,6 +85,7 @@ export function catalogRoutes(deps: AppDeps) {
     const fork = em();
     const s = fork.create(SpaceSchema, { id: randomUUID(), workspaceId: workspace.id, ...input, active: input.active ?? true });
     await fork.flush();
+    c.header('Location', `${API_PREFIX}/spaces/${s.id}`);
     return c.json(spaceDto(s), 201);
   });
 
