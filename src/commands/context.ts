@@ -37,7 +37,7 @@ export type BookingRef = Pick<Booking, 'id' | 'userId' | 'workspaceId' | 'spaceI
 
 /** The names an event carries: its booking's workspace, space and user. */
 export interface EventNames {
-  workspace: Pick<Workspace, 'id' | 'name'>;
+  workspace: Pick<Workspace, 'id' | 'name' | 'timezone'>;
   space: Pick<Space, 'id' | 'name'>;
   user: Pick<User, 'id' | 'email' | 'name'>;
 }
@@ -148,6 +148,7 @@ export class CommandContext {
       bookingId: booking.id,
       workspaceId: workspace.id,
       workspaceName: workspace.name,
+      workspaceTimezone: workspace.timezone,
       spaceId: space.id,
       spaceName: space.name,
       userId: user.id,

@@ -1,3 +1,4 @@
+import { DateTime } from 'luxon';
 import type { BookingEventPayload, BookingEventType } from '../jobs/catalogue.js';
 
 /**
@@ -20,10 +21,18 @@ export interface EmailContent {
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!);
 
-/** `2026-12-01 09:00 UTC`: events carry UTC instants. */
-export const formatInstant = (iso: string) => `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/**
+ * `2026-12-01 10:00 (Europe/Berlin)`: an instant told on the workspace's clock, as its members read the booking;
+ * `2026-12-01 09:00 UTC` for an event written before events carried the zone (or a zone luxon does not know).
+ */
+export function formatInstant(iso: string, zone?: string): string {
+  const local = zone ? DateTime.fromISO(iso, { zone }) : undefined;
+  if (local?.isValid) return `${local.toFormat('yyyy-MM-dd HH:mm')} (${zone})`;
+  return `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
 
-const when = (e: BookingEventPayload) => `${formatInstant(e.startsAt)} – ${formatInstant(e.endsAt)}`;
+const at = (e: BookingEventPayload, iso: string) => formatInstant(iso, e.workspaceTimezone);
+const when = (e: BookingEventPayload) => `${at(e, e.startsAt)} – ${at(e, e.endsAt)}`;
 const where = (e: BookingEventPayload) => `${e.spaceName} at ${e.workspaceName}`;
 
 type Wording = { title: string; lead: (e: BookingEventPayload) => string };
@@ -35,7 +44,7 @@ const WORDING: Record<BookingEventType, Wording> = {
     title: 'Booking cancelled',
     lead: (e) => `Your booking of ${where(e)} for ${when(e)} was cancelled${e.reason ? ` (reason: ${e.reason})` : ''}.`,
   },
-  BOOKING_CHECKED_IN: { title: 'Checked in', lead: (e) => `You checked in to ${where(e)}. Your booking runs until ${formatInstant(e.endsAt)}.` },
+  BOOKING_CHECKED_IN: { title: 'Checked in', lead: (e) => `You checked in to ${where(e)}. Your booking runs until ${at(e, e.endsAt)}.` },
   BOOKING_CHECKED_OUT: { title: 'Checked out', lead: (e) => `You checked out of ${where(e)}. Thank you for your visit.` },
   BOOKING_COMPLETED: { title: 'Booking completed', lead: (e) => `Your booking of ${where(e)} for ${when(e)} is completed.` },
 };
@@ -58,14 +67,14 @@ const GUEST_WORDING: Record<BookingEventType, Wording> = {
     title: 'Booking cancelled',
     lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you were a guest, was cancelled${reasonSuffix(e)}.`,
   },
-  BOOKING_CHECKED_IN: { title: 'Your host checked in', lead: (e) => `${e.userName} checked in to ${where(e)}, where you are a guest, until ${formatInstant(e.endsAt)}.` },
+  BOOKING_CHECKED_IN: { title: 'Your host checked in', lead: (e) => `${e.userName} checked in to ${where(e)}, where you are a guest, until ${at(e, e.endsAt)}.` },
   BOOKING_CHECKED_OUT: { title: 'Your host checked out', lead: (e) => `${e.userName} checked out of ${where(e)}. Thank you for your visit.` },
   BOOKING_COMPLETED: { title: 'Booking completed', lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you were a guest, is completed.` },
 };
 
 function layout(e: BookingEventPayload, w: Wording, greet: string, rows: [string, string][]): EmailContent {
   const lead = w.lead(e);
-  const subject = `${w.title}: ${e.spaceName} (${formatInstant(e.startsAt)})`;
+  const subject = `${w.title}: ${e.spaceName} (${at(e, e.startsAt)})`;
   const text = [`Hello ${greet},`, '', lead, '', ...rows.map(([k, v]) => `${k}: ${v}`), '', '— Coworking'].join('\n');
   const html = [
     '<!doctype html><html><body style="font-family:sans-serif">',
@@ -83,8 +92,8 @@ function layout(e: BookingEventPayload, w: Wording, greet: string, rows: [string
 const slotRows = (e: BookingEventPayload): [string, string][] => [
   ['Space', e.spaceName],
   ['Workspace', e.workspaceName],
-  ['From', formatInstant(e.startsAt)],
-  ['Until', formatInstant(e.endsAt)],
+  ['From', at(e, e.startsAt)],
+  ['Until', at(e, e.endsAt)],
   ['Status', e.status],
 ];
 const reasonRow = (e: BookingEventPayload): [string, string][] => (e.reason ? [['Reason', e.reason]] : []);

@@ -115,6 +115,8 @@ export const BookingEventPayloadSchema = z.object({
   bookingId: z.uuid(),
   workspaceId: z.uuid(),
   workspaceName: z.string(),
+  // The zone its times are told in (optional: events written before it was carried are told in UTC).
+  workspaceTimezone: z.string().optional(),
   spaceId: z.uuid(),
   spaceName: z.string(),
   userId: z.uuid(),

@@ -100,6 +100,8 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
     expect(done.body).toMatchObject({ state: 'completed', result: { status: 'completed' } });
     const outbox = await em().find(OutboxSchema, { aggregateId: id, eventType: 'BOOKING_COMPLETED' });
     expect(outbox).toHaveLength(1);
+    // The zone its times are told in travels with the event.
+    expect(outbox[0]!.payload).toMatchObject({ workspaceTimezone: 'UTC' });
     // Completing it checked its party out.
     const detail = await stack.request('GET', `/api/v1/booking/bookings/${id}`, { as: member });
     expect(detail.body).toMatchObject({ status: 'completed', checkedInAt: expect.any(String), checkedOutAt: expect.any(String) });

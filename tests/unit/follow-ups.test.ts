@@ -40,6 +40,16 @@ describe('templates', () => {
     }
   });
 
+  it("tells times on the workspace's clock when the event carries its zone (events written before: UTC)", () => {
+    const berlin = { ...event, workspaceTimezone: 'Europe/Berlin' };
+    expect(renderNotification('BOOKING_CONFIRMED', berlin).body).toContain('2026-12-01 10:00 (Europe/Berlin) – 2026-12-01 12:00 (Europe/Berlin)');
+    const mail = renderEmail('BOOKING_CONFIRMED', berlin);
+    expect(mail.subject).toContain('(2026-12-01 10:00 (Europe/Berlin))');
+    expect(mail.text).toContain('From: 2026-12-01 10:00 (Europe/Berlin)');
+    expect(renderGuestEmail('BOOKING_CHECKED_IN', berlin, 'Grace').text).toContain('until 2026-12-01 12:00 (Europe/Berlin)');
+    expect(renderNotification('BOOKING_CONFIRMED', event).body).toContain('2026-12-01 09:00 UTC – 2026-12-01 11:00 UTC');
+  });
+
   it('escapes every user-supplied value in the HTML part, not in the text part', () => {
     const e = renderEmail('BOOKING_CANCELLED', event);
     expect(e.html).not.toContain('<script>');
