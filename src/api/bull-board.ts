@@ -38,7 +38,8 @@ export function mountBullBoard(app: Hono<any>, deps: AppDeps): void {
       return errorResponse(c, new DomainError('unauthorized', 'Bull Board needs its credentials (HTTP basic auth)'));
     }
   };
-  const board = new Hono().route(BULL_BOARD_PATH, serverAdapter.registerPlugin());
+  // The page as a browser may be pointed at it, with a trailing slash: sent to the board's own address.
+  const board = new Hono().get(`${BULL_BOARD_PATH}/`, (c) => c.redirect(BULL_BOARD_PATH, 301)).route(BULL_BOARD_PATH, serverAdapter.registerPlugin());
   board.onError((err, c) => {
     deps.logger.error({ err, path: c.req.path }, 'bull board request failed');
     return errorResponse(c, err);

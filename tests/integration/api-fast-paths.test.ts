@@ -179,6 +179,12 @@ describe('Bull Board beside the API routes', () => {
     }
   });
 
+  it('its address with a trailing slash redirects to the page', async () => {
+    const res = await raw('GET', `${BULL_BOARD_PATH}/`, { basic });
+    expect(res.status).toBe(301);
+    expect(res.headers.location).toBe(BULL_BOARD_PATH);
+  });
+
   it('an unknown board path is the API error envelope (404 not_found), not a bare page', async () => {
     const res = await raw('GET', `${BULL_BOARD_PATH}/api/no-such-thing/at/all`, { basic });
     expect(res.status).toBe(404);
