@@ -3,7 +3,7 @@ import { startHealthServer } from './api/health-server.js';
 import { startHttpServer } from './api/http-server.js';
 import { createReadCache } from './cache/read-cache.js';
 import type { AppConfig } from './config.js';
-import { assertConnected, createOrm, migrateDatabase, migrationsPending, type Orm } from './db/orm.js';
+import { assertDatabaseUsable, createOrm, migrateDatabase, migrationsPending, type Orm } from './db/orm.js';
 import { QUEUE_NAMES } from './jobs/catalogue.js';
 import { createCommandWorker } from './jobs/command.worker.js';
 import { FinishedSignals } from './jobs/finished-signal.js';
@@ -33,7 +33,7 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
     if (opts.migrate) await migrateDatabase(config.db.url, logger);
     await checkQueueRedis(config, logger);
     const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs, logger });
-    await assertConnected(orm);
+    await assertDatabaseUsable(orm);
     const pending = await migrationsPending(orm);
     if (pending) logger.warn({ pending }, 'migrations are pending: run `npm run migrate` (readiness reports not ready until then)');
     const closers: Closer[] = [];

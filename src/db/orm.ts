@@ -94,7 +94,7 @@ export async function migrateDatabase(databaseUrl: string, logger: Logger): Prom
 }
 
 /** Throws the driver's error when the database cannot be used (down, missing, login refused), for the start. */
-export async function assertConnected(orm: Orm): Promise<void> {
+export async function assertDatabaseUsable(orm: Orm): Promise<void> {
   const check = await orm.checkConnection();
   if (!check.ok) throw check.error ?? new Error(check.reason);
 }
