@@ -93,6 +93,8 @@ const EnvSchema = z
     WEBHOOK_ATTEMPTS: decimal(z.number().int().min(1).max(50)).default(8),
     WEBHOOK_BACKOFF_MS: decimal(z.number().int().min(1)).default(2000),
     WEBHOOK_TIMEOUT_MS: decimal(z.number().int().min(100).max(60_000)).default(5000),
+    // May webhooks reach loopback and private networks? Unset: yes outside production (a receiver on a laptop), no in it.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.optional(),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -153,7 +155,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
       // The event job itself (notification row + fan-out): retried on transient faults only.
       event: { attempts: env.NOTIFICATION_ATTEMPTS, backoffMs: env.NOTIFICATION_BACKOFF_MS },
       email: { smtpUrl: env.SMTP_URL, from: env.EMAIL_FROM, attempts: env.EMAIL_ATTEMPTS, backoffMs: env.EMAIL_BACKOFF_MS },
-      webhook: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS, timeoutMs: env.WEBHOOK_TIMEOUT_MS },
+      webhook: {
+        attempts: env.WEBHOOK_ATTEMPTS,
+        backoffMs: env.WEBHOOK_BACKOFF_MS,
+        timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+        allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS ?? env.NODE_ENV !== 'production',
+      },
     },
     readyTimeoutMs: env.READY_TIMEOUT_MS,
     /** `port` undefined: the worker and scheduler serve no health endpoints. A sweep is stale after `sweepStaleFactor` × its interval without success. */

@@ -371,7 +371,8 @@ export async function deliverWebhook(deps: NotificationDeps, data: NotificationJ
   }
 
   const body = webhookBody(outboxId, eventType, payload);
-  const attempt = await postWebhook(endpoint.url, endpoint.secret, { outboxId, type: eventType, body }, deps.config.followUps.webhook.timeoutMs);
+  const { timeoutMs, allowPrivateNetworks } = deps.config.followUps.webhook;
+  const attempt = await postWebhook(endpoint.url, endpoint.secret, { outboxId, type: eventType, body }, timeoutMs, { allowPrivateNetworks });
   if (attempt.ok) {
     await connection.execute(
       `update "webhook_deliveries" set "status" = 'delivered', "status_code" = ?, "last_error" = null, "delivered_at" = now(), "updated_at" = now() where "id" = ?`,

@@ -51,6 +51,14 @@ describe('config', () => {
     for (const bad of ['-1', '999', 'often', '1500.5']) expect(() => loadConfig({ TABLE_STATS_EVERY_MS: bad })).toThrow(/TABLE_STATS_EVERY_MS/);
   });
 
+  it('webhooks may reach private networks outside production, not in it unless allowed', () => {
+    expect(loadConfig({}).followUps.webhook.allowPrivateNetworks).toBe(true);
+    const prod = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db/cw', REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(40), BULL_BOARD_PASSWORD: 'a-long-pass' };
+    expect(loadConfig(prod).followUps.webhook.allowPrivateNetworks).toBe(false);
+    expect(loadConfig({ ...prod, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }).followUps.webhook.allowPrivateNetworks).toBe(true);
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }).followUps.webhook.allowPrivateNetworks).toBe(false);
+  });
+
   it('production refuses the development defaults and the published placeholders', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
       /DATABASE_URL: required in production[\s\S]*REDIS_URL: required in production[\s\S]*JWT_SECRET: required in production[\s\S]*BULL_BOARD_PASSWORD: required in production/,
