@@ -8,6 +8,7 @@ import { HTTPException } from 'hono/http-exception';
 import { DomainError } from '../domain/errors.js';
 import type { AppDeps } from './context.js';
 import { errorResponse } from './errors.js';
+import { RedisNotConnectedError } from '../redis.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
@@ -45,6 +46,12 @@ export function mountBullBoard(app: Hono<any>, deps: AppDeps): void {
     return errorResponse(c, err);
   });
   board.notFound((c) => errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
-  const forward: Handler = (c) => board.fetch(c.req.raw, c.env);
+  // The board's own API answers a Redis failure with a 500 of its own making: with the queues' Redis not connected,
+  // its API calls get the outage answer every other route gives (503, the envelope, Retry-After); its page still loads.
+  const boardApi = `${BULL_BOARD_PATH}/api/`;
+  const forward: Handler = (c) => {
+    if (c.req.path.startsWith(boardApi) && deps.redis.status !== 'ready') return errorResponse(c, new RedisNotConnectedError());
+    return board.fetch(c.req.raw, c.env);
+  };
   for (const path of [BULL_BOARD_PATH, `${BULL_BOARD_PATH}/*`]) app.use(path, auth).all(path, forward);
 }

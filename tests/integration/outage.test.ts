@@ -58,6 +58,10 @@ describe('Redis down', () => {
     expect(ready.body.checks.redis).toMatch(/^down/);
     // Reads that need only Postgres keep working.
     expect((await stack.request('GET', `/api/v1/spaces/${spaceId}`, { as: member })).status).toBe(200);
+    // Bull Board's API too answers the outage as every route does.
+    const board = await stack.request('GET', '/admin/queues/api/queues', { as: null, headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+    expect(board.status).toBe(503);
+    expect(board.body.error.code).toBe('service_unavailable');
 
     redisProxy.up();
     const accepted = await eventually(create, (r) => r.status === 202);
