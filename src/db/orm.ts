@@ -1,6 +1,7 @@
 import { FlushMode, MikroORM, type EntityManager, type EntityName, type FilterQuery, type FindOptions } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { keepMikroOrmOffAsyncContext } from './no-async-context.js';
+import { migrationsList } from './migrations/index.js';
 import { ormOptions, type OrmSettings } from './orm-options.js';
 import type { Logger } from '../logger.js';
 
@@ -99,7 +100,16 @@ export async function assertDatabaseUsable(orm: Orm): Promise<void> {
   if (!check.ok) throw check.error ?? new Error(check.reason);
 }
 
-/** True when every committed migration has been applied (readiness). */
+/**
+ * How many committed migrations are not applied (readiness, and a warning at start). A database never migrated
+ * has them all pending: asked first, so that MikroORM's check, which creates its bookkeeping table, never writes
+ * into a database a web or worker process was only pointed at.
+ */
 export async function migrationsPending(orm: Orm): Promise<number> {
+  const [{ table }] = await orm.em.getConnection().execute<[{ table: string | null }]>(
+    `select to_regclass(?) as "table"`,
+    [orm.config.get('migrations').tableName ?? 'mikro_orm_migrations'],
+  );
+  if (table === null) return migrationsList.length;
   return (await orm.getMigrator().getPendingMigrations()).length;
 }

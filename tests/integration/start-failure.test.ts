@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { adminQuery, createTestDatabase, dbUrl } from '../helpers/db.js';
+import { adminQuery, createTestDatabase, dbUrl, withDb } from '../helpers/db.js';
 import { spawnEntrypoint } from '../helpers/entrypoints.js';
 import { admin, hourlySlot } from '../helpers/factories.js';
 import { until } from '../helpers/follow-ups.js';
@@ -115,6 +115,33 @@ describe('a web process started while Redis is down', () => {
       expect(job.status).toBe(503);
     } finally {
       web.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a web process started on a database never migrated', () => {
+  it('warns, reports not ready with every migration pending, and writes nothing into it', async () => {
+    const empty = await createTestDatabase({ empty: true });
+    const lines: Record<string, any>[] = [];
+    const web = spawnEntrypoint('src/web.ts', { REDIS_URL, QUEUE_PREFIX: PREFIX, PORT: '0', DATABASE_URL: empty.url }, (line) => {
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        /* not a log line */
+      }
+    });
+    try {
+      const port = (await until('the API to listen', () => lines.find((l) => typeof l.port === 'number'), 20_000, 50)).port as number;
+      const warned = lines.find((l) => l.msg?.startsWith('migrations are pending'));
+      expect(warned?.pending).toBeGreaterThan(0);
+      const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
+      expect(ready.checks.migrations).toBe(`down: ${warned.pending} pending`);
+      const tables = await withDb(empty.url, async (c) => (await c.query("select count(*)::int as n from pg_tables where schemaname = 'public'")).rows[0].n);
+      expect(tables).toBe(0);
+    } finally {
+      web.child.kill('SIGKILL');
+      await web.exited;
+      await empty.drop();
     }
   });
 });
