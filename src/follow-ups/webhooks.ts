@@ -112,7 +112,8 @@ export async function postWebhook(
   secret: string,
   event: { outboxId: string; type: BookingEventType; body: string },
   timeoutMs: number,
-  opts: { allowPrivateNetworks: boolean } = { allowPrivateNetworks: true },
+  // No default: whether a caller may reach private networks is the config's say, never an omission's.
+  opts: { allowPrivateNetworks: boolean },
 ): Promise<WebhookAttempt> {
   const timestamp = Math.floor(Date.now() / 1000);
   const target = new URL(url);

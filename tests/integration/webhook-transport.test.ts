@@ -26,13 +26,15 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise((r) => receiver.close(r)));
 
+/** Outside production's default: the receiver here is on loopback. */
+const allowed = { allowPrivateNetworks: true };
 const event = { outboxId: crypto.randomUUID(), type: 'BOOKING_CONFIRMED' as const, body: '{"hello":"world"}' };
 
 describe('postWebhook', () => {
   it('POSTs the signed body and reports the status', async () => {
     received.length = 0;
     answer = (res) => res.writeHead(204).end();
-    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000)).toEqual({ ok: true, statusCode: 204, error: null });
+    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000, allowed)).toEqual({ ok: true, statusCode: 204, error: null });
     expect(received).toHaveLength(1);
     const h = received[0]!.headers;
     expect(received[0]!.body).toBe(event.body);
@@ -41,13 +43,13 @@ describe('postWebhook', () => {
 
   it('a non-2xx is a failure with the start of its answer; a redirect is not followed; a silent receiver times out', async () => {
     answer = (res) => res.writeHead(500).end('x'.repeat(2000));
-    const failed = await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000);
+    const failed = await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000, allowed);
     expect(failed).toMatchObject({ ok: false, statusCode: 500 });
     expect(failed.error).toMatch(/^HTTP 500: x{500}$/);
     answer = (res) => res.writeHead(302, { location: 'http://127.0.0.1:1/' }).end();
-    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000)).toMatchObject({ ok: false, statusCode: 302 });
+    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 2000, allowed)).toMatchObject({ ok: false, statusCode: 302 });
     answer = () => {};
-    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 300)).toEqual({ ok: false, statusCode: null, error: 'timed out after 300 ms' });
+    expect(await postWebhook(`http://127.0.0.1:${port}/hook`, 'a-secret-of-16-chars', event, 300, allowed)).toEqual({ ok: false, statusCode: null, error: 'timed out after 300 ms' });
   });
 
   it('with private networks not allowed, reaches no loopback or private address, by IP or by name', async () => {

@@ -171,7 +171,7 @@ export function bookingRoutes(deps: AppDeps) {
   app.openapi(deleteBooking, async (c) => {
     // A deleted booking is gone for visibleBooking: the key's replay is answered before it looks.
     const { identity, prior } = await identityAndPrior(c, deps);
-    const id = c.req.valid('param').id.toLowerCase(); // as Postgres writes uuids: the fingerprint of the first request
+    const id = c.req.valid('param').id; // lower-cased by its schema, as Postgres writes uuids: the first request's fingerprint
     const bookingId = prior ? id : (await visibleBooking(c, id)).id;
     return (await submitCommand(c, deps, 'booking.delete', { bookingId }, identity, { bookingId }, prior)) as Submitted;
   });
