@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { executeCommand } from '../../src/commands/run-command.js';
-import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
-import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, SpaceSchema } from '../../src/db/entities/index.js';
+import { hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -167,6 +167,36 @@ describe('Idempotency-Key', () => {
     expect(await em().count(BookingSchema, { id: first.body.result.bookingId })).toBe(1);
     const mismatch = await post('key-trimmed', { ...body, notes: 'x' });
     expect(mismatch.status).toBe(422);
+  });
+
+  it("a replay answers its job after the checks it passed would fail: its start has passed, its space was deactivated", async () => {
+    const window = await startingSoon();
+    const body = { spaceId, bookingType: 'hourly', ...window };
+    const first = await post('key-started', body, member, 10);
+    expect(first.body).toMatchObject({ state: 'completed', result: { status: 'pending' } });
+    // The API's clock past the start (Date only: timers, and the signed-in token, run on).
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.parse(window.startsAt) + 60_000 });
+    try {
+      const replay = await post('key-started', body, member, 5);
+      expect(replay.status).toBe(200);
+      expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+      // The key with another body is still 422, and a new command with this body is refused as it would be.
+      expect((await post('key-started', { ...body, notes: 'x' })).status).toBe(422);
+      const fresh = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body });
+      expect(fresh.status).toBe(400);
+      expect(fresh.body.error.details).toContainEqual({ path: 'startsAt', message: 'must not be in the past' });
+    } finally {
+      vi.useRealTimers();
+    }
+
+    const closing = (await seedSpace(stack)).space.id;
+    const kept = { spaceId: closing, bookingType: 'hourly', ...hourlySlot(90) };
+    const accepted = await post('key-closing', kept, member, 10);
+    expect(accepted.body.state).toBe('completed');
+    await em().nativeUpdate(SpaceSchema, { id: closing }, { active: false });
+    expect((await post('key-closing', kept, member, 5)).body).toMatchObject({ id: accepted.body.id, state: 'completed', result: accepted.body.result });
+    expect((await stack.request('POST', '/api/v1/booking/bookings', { as: member, body: kept })).body.error.code).toBe('space_inactive');
+    expect(await em().count(BookingSchema, { spaceId: closing })).toBe(1);
   });
 
   it('a refused keyed command replays its refusal', async () => {

@@ -119,6 +119,18 @@ describe('reviews: POST /booking/reviews is a command', () => {
     expect((await stack.request('GET', '/api/v1/booking/reviews', { as: member })).status).toBe(400);
     expect((await stack.request('GET', `/api/v1/booking/reviews?spaceId=${crypto.randomUUID()}`, { as: member })).status).toBe(404);
     expect((await stack.request('GET', `/api/v1/booking/reviews?bookingId=${crypto.randomUUID()}`, { as: member })).status).toBe(404);
+    // Another member's booking with no review is as unknown as a random id (no existence, no spaceId); its owner and
+    // staff list it (empty).
+    const unreviewed = (await createBooking(stack, member, spaceId, hourlySlot(600))).body.result.bookingId;
+    const stranger = await stack.request('GET', `/api/v1/booking/reviews?bookingId=${unreviewed}`, { as: makeUser('member') });
+    expect(stranger.status).toBe(404);
+    expect(stranger.body.error.code).toBe('not_found');
+    expect(JSON.stringify(stranger.body)).not.toContain(spaceId);
+    for (const who of [member, staff]) {
+      const own = await stack.request('GET', `/api/v1/booking/reviews?bookingId=${unreviewed}`, { as: who });
+      expect(own.status).toBe(200);
+      expect(own.body).toMatchObject({ items: [], total: 0, spaceId });
+    }
     const empty = await seedSpace(stack);
     expect((await stack.request('GET', `/api/v1/booking/reviews?spaceId=${empty.space.id}`, { as: member })).body).toMatchObject({ items: [], total: 0, averageRating: null, ratingCount: 0 });
   });

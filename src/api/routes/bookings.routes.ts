@@ -83,20 +83,25 @@ export function bookingRoutes(deps: AppDeps) {
     const input = c.req.valid('json');
     // The lookups first, in as few round trips as the Idempotency-Key's order allows (what BullMQ holds under the
     // key's job id; then the space and, when BullMQ held nothing, the inbox, in one query: job-status.ts readPrior);
-    // the refusals after, in the order the checks always had: unknown space, inactive, time rules, capacity, a
-    // malformed key, a failed BullMQ read (Redis down: 503), then (submitCommand) a key reused with another body.
+    // the refusals after, in the order the checks always had: unknown space, inactive, time rules, capacity (these
+    // three not for a replay), a malformed key, a failed BullMQ read (Redis down: 503), then (submitCommand) a key
+    // reused with another body.
     const identity = attempt(() => commandIdentity(c));
     const jobId = identity.ok && identity.value.key !== undefined ? identity.value.jobId : undefined;
     const queued = jobId === undefined ? undefined : await attemptAsync(queuedFingerprint(deps, jobId));
     const inboxOf = queued?.ok && queued.value === undefined ? jobId : undefined;
     const { space, inbox } = await findBookableSpaceAndInbox(deps.orm, input.spaceId, inboxOf);
-    if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
-    // Checked here for a 400 with field paths; the worker checks again against the committed state.
-    validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone: space.timezone, now: new Date() });
-    validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
+    const prior = queued?.ok ? priorOf(queued.value, inbox ?? null) : undefined;
+    // A replay answers its job (or, another body, 422): these checks ran when it was accepted, and they may fail now
+    // for a command that was fine then (its start has passed, the space was deactivated).
+    if (!prior) {
+      if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
+      // Checked here for a 400 with field paths; the worker checks again against the committed state.
+      validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone: space.timezone, now: new Date() });
+      validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
+    }
     if (!identity.ok) throw identity.error;
     if (queued && !queued.ok) throw queued.error;
-    const prior = queued ? priorOf(queued.value, inbox ?? null) : undefined;
     const bookingId = identity.value.newId;
     const fields = { ...input, notes: input.notes ?? null, guests: input.guests ?? [], bookingId };
     return (await submitCommand(c, deps, 'booking.create', fields, identity.value, { bookingId }, prior)) as Submitted;

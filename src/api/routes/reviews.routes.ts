@@ -50,14 +50,18 @@ export function reviewRoutes(deps: AppDeps) {
     return (await submitCommand(c, deps, 'review.create', fields, identity, { reviewId, bookingId: booking.id })) as never;
   });
 
-  /** Reviews are public to every signed-in user (no names, only user ids). */
+  /** Reviews are public to every signed-in user (no names, only user ids); bookings are not. */
   app.openapi(listReviews, async (c) => {
     const q = c.req.valid('query');
     const fork = em();
     let spaceId = q.spaceId;
     if (q.bookingId) {
       const booking = await fork.findOne(BookingSchema, { id: q.bookingId, deletedAt: null });
-      if (!booking) throw new DomainError('not_found', `Booking ${q.bookingId} not found`);
+      // A booking another member owns is as unknown here as on GET /booking/bookings/{id}, unless it has a review
+      // (reviews, with their booking ids, are public): else this would tell its existence and its space.
+      const user = c.get('user');
+      const visible = booking && (isStaffRole(user.role) || booking.userId === user.id || (await fork.count(BookingReviewSchema, { bookingId: booking.id })) > 0);
+      if (!booking || !visible) throw new DomainError('not_found', `Booking ${q.bookingId} not found`);
       spaceId ??= booking.spaceId;
     } else if (!(await fork.count(SpaceSchema, { id: spaceId! }))) {
       throw new DomainError('not_found', `Space ${spaceId} not found`);
