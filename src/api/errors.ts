@@ -47,6 +47,9 @@ export function zodIssues(error: ZodError): FieldIssue[] {
 export const validationError = (issues: FieldIssue[], message = 'Request validation failed') =>
   new DomainError('validation_error', message, issues);
 
+/** What hono/validator throws (HTTPException 400) for a JSON body that does not parse. */
+const MALFORMED_JSON = 'Malformed JSON in request body';
+
 /**
  * The one translator from anything thrown to the error envelope `{error: {code, message, details?}}`.
  * Outages of Postgres or Redis are 503 (retry later), never 500.
@@ -63,7 +66,9 @@ export function toErrorResponse(err: unknown): { status: number; body: { error: 
     const status = err.status;
     const code: ErrorCode =
       status === 401 ? 'unauthorized' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 403 ? 'forbidden' : status < 500 ? 'validation_error' : 'internal_error';
-    e = new DomainError(code, err.message || 'Request refused');
+    // Hono's JSON validator refuses a body it cannot parse with this message: a 400 names the field, here the body.
+    const details = status === 400 && err.message === MALFORMED_JSON ? [{ path: '(body)', message: 'Malformed JSON' }] : undefined;
+    e = new DomainError(code, err.message || 'Request refused', details);
   } else if (isDatabaseUnavailable(err) || isRedisUnavailable(err)) {
     e = new DomainError('service_unavailable', 'A backing service is unavailable; retry shortly');
   } else {

@@ -406,17 +406,20 @@ describe('malformed and oversized bodies', () => {
     ['not JSON at all', 'spaceId=1&bookingType=hourly'],
     ['a trailing comma', '{"bookingType": "hourly",}'],
   ])('create with %s → 400 envelope, not 500', async (_name, rawBody) => {
-    const res = await expectRefused(() => stack.request('POST', createPath, { as: member, rawBody }), { status: 400, code: 'validation_error' });
+    const res = await expectRefused(() => stack.request('POST', createPath, { as: member, rawBody }), { status: 400, code: 'validation_error', paths: ['(body)'] });
     expect(res.body.error.message).toMatch(/JSON/i);
+    expect(res.body.error.details).toEqual([{ path: '(body)', message: 'Malformed JSON' }]);
   });
 
   it('malformed JSON on PATCH, cancel and POST /workspaces → 400', async () => {
-    await expectRefused(() => stack.request('PATCH', `${createPath}/${bookingId}`, { as: member, rawBody: '{"notes":' }), { status: 400, code: 'validation_error' });
+    const paths = ['(body)'];
+    await expectRefused(() => stack.request('PATCH', `${createPath}/${bookingId}`, { as: member, rawBody: '{"notes":' }), { status: 400, code: 'validation_error', paths });
     await expectRefused(() => stack.request('POST', `${createPath}/${bookingId}/cancel`, { as: member, rawBody: '{reason: "x"}' }), {
       status: 400,
       code: 'validation_error',
+      paths,
     });
-    await expectRefused(() => stack.request('POST', '/api/v1/workspaces', { as: admin, rawBody: '{"name":"x"' }), { status: 400, code: 'validation_error' });
+    await expectRefused(() => stack.request('POST', '/api/v1/workspaces', { as: admin, rawBody: '{"name":"x"' }), { status: 400, code: 'validation_error', paths });
   });
 
   it.each([
