@@ -59,9 +59,22 @@ export const errors = {
 
 export const IdParam = z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) });
 
+/**
+ * A whole number in a query string, as decimal digits: Number() (z.coerce) reads '0x2', '0b11', '1e1', ' 1 ' and
+ * '2.0' too, so one page would have many spellings (and cache keys would need to normalize what should be refused).
+ */
+const QueryInt = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, { message: 'must be a whole number in decimal digits', abort: true })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback)
+    .openapi({ type: 'integer', minimum: min, maximum: max, default: fallback });
+
 export const Pagination = z.object({
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  pageSize: z.coerce.number().int().min(1).max(100).default(10),
+  page: QueryInt(1, 100_000, 1),
+  pageSize: QueryInt(1, 100, 10),
 });
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), page: z.number().int(), pageSize: z.number().int(), total: z.number().int() });

@@ -342,6 +342,9 @@ describe('query parameters → 400 with query.* paths', () => {
     ['workspaceId not a uuid', '/api/v1/booking/bookings?workspaceId=nope', ['query.workspaceId']],
     ['three at once', '/api/v1/booking/bookings?page=0&pageSize=1000&status=bogus', ['query.page', 'query.pageSize', 'query.status']],
     ['workspaces pageSize=101', '/api/v1/workspaces?pageSize=101', ['query.pageSize']],
+    // Number() reads each of these as a number; a page is written in decimal digits only.
+    ...['0x2', '0b11', '1e1', '%201%20', '2.0', '-1', '+1', ''].map((v): [string, string, string[]] => [`page=${v}`, `/api/v1/booking/bookings?page=${v}`, ['query.page']]),
+    ['pageSize=1e1 on reviews', `/api/v1/booking/reviews?spaceId=${crypto.randomUUID()}&pageSize=1e1`, ['query.pageSize']],
   ] as [string, string, string[]][])('%s', async (_name, path, paths) => {
     await expectRefused(get(path), { status: 400, code: 'validation_error', paths });
   });
@@ -392,6 +395,8 @@ describe('query parameters → 400 with query.* paths', () => {
     const list = await stack.request('GET', '/api/v1/booking/bookings?page=1&pageSize=100&status=pending&bookingType=hourly', { as: member });
     expect(list.status).toBe(200);
     expect(list.body).toMatchObject({ page: 1, pageSize: 100 });
+    expect((await stack.request('GET', '/api/v1/booking/bookings?page=007&pageSize=05', { as: member })).body).toMatchObject({ page: 7, pageSize: 5 });
+    expect((await stack.request('GET', '/api/v1/booking/bookings', { as: member })).body).toMatchObject({ page: 1, pageSize: 10 });
     expect(list.body.items.map((b: { id: string }) => b.id)).toContain(bookingId);
     // Days 20–21: past every booking of this file (the boundaries' one lands on day 2 or 3 by the time of day).
     const free = await availability(at(20), at(21))();
