@@ -387,6 +387,19 @@ describe('query parameters → 400 with query.* paths', () => {
       });
   });
 
+  it('webhook URLs: one issue each, the first that applies; credentials and a missing host are refused', async () => {
+    const hook = (over: Record<string, unknown>) => () =>
+      post(`/api/v1/workspaces/${workspaceId}/webhooks`, { url: 'https://hooks.example.com/in', secret: 'validation-secret-0123456789', eventTypes: ['BOOKING_CREATED'], ...over }, admin);
+    const refusal = async (over: Record<string, unknown>, path: string) =>
+      (await expectRefused(hook(over), { status: 400, code: 'validation_error', paths: [path] })).body.error.details[0].message as string;
+    expect(await refusal({ url: 'https://user:pass@hooks.example.com/in' }, 'url')).toBe('must not contain a user name or password');
+    expect(await refusal({ url: 'https://token@hooks.example.com/in' }, 'url')).toBe('must not contain a user name or password');
+    expect(await refusal({ url: 'http:///in' }, 'url')).toBe('must name a host after the //');
+    expect(await refusal({ url: `https://hooks.example.com/${'a'.repeat(2048)}` }, 'url')).toMatch(/2048/);
+    expect(await refusal({ url: 'ftp://hooks.example.com/in' }, 'url')).toBe('must be an http:// or https:// URL');
+    expect(await refusal({ eventTypes: 'BOOKING_CREATED' }, 'eventTypes')).toMatch(/expected array/);
+  });
+
   it('availability with from lacking an offset', async () => {
     await expectRefused(availability(at(3).replace(/Z$/, ''), at(4)), { status: 400, code: 'validation_error', paths: ['query.from'] });
   });

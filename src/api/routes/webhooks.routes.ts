@@ -21,12 +21,18 @@ const tags = ['webhooks'];
 
 export const WebhookEndpointInput = z
   .strictObject({
+    // Each check aborts the ones after it: one issue per URL, the first that applies.
     url: z
-      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
-      .max(2048)
+      .string()
+      .max(2048, { abort: true })
       // The URL check lets a NUL through (the URL parser would percent-encode it), and Postgres text cannot hold one.
-      .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
-      .openapi({ example: 'https://integrator.example.com/hooks/coworking' }),
+      .regex(/^[^\u0000-\u001f\u007f]*$/, { message: 'must not contain control characters', abort: true })
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL', abort: true })
+      // The URL parser reads 'http:///x' as http://x/: a host must follow the '//' as written.
+      .regex(/^https?:\/\/[^/\\?#]/i, { message: 'must name a host after the //', abort: true })
+      // Credentials in the URL would be stored, shown to every admin and logged; the signature is the shared secret.
+      .refine((v) => { const u = new URL(v); return !u.username && !u.password; }, 'must not contain a user name or password')
+      .openapi({ format: 'uri', description: 'http(s), with a host, without a user name or password', example: 'https://integrator.example.com/hooks/coworking' }),
     secret: z
       .string()
       .min(16, 'at least 16 characters')
@@ -35,9 +41,11 @@ export const WebhookEndpointInput = z
       .openapi({ description: 'HMAC-SHA256 key for X-Webhook-Signature. Stored, never returned.' }),
     eventTypes: z
       .array(z.enum(BOOKING_EVENT_TYPES))
-      .min(1)
-      .max(BOOKING_EVENT_TYPES.length)
-      .transform((types) => [...new Set(types)]),
+      // Piped: zod runs an array's size checks on a string too, so "BOOKING_CREATED" drew "expected array" and
+      // "too big" both; the sizes are checked once it is an array.
+      .pipe(z.array(z.enum(BOOKING_EVENT_TYPES)).min(1).max(BOOKING_EVENT_TYPES.length))
+      .transform((types) => [...new Set(types)])
+      .openapi({ minItems: 1, maxItems: BOOKING_EVENT_TYPES.length }),
     active: z.boolean().optional(),
   })
   .openapi('WebhookEndpointInput');
