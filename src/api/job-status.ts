@@ -58,19 +58,20 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
     // Committed is committed: if every retry of its after-commit work failed (cache unreachable for a minute), the
     // job ends failed in BullMQ, but the change happened, and saying "failed" would invite a duplicate.
     const committed = state === 'failed' && inbox?.outcome === 'completed';
+    const data = job.data as { actor?: { id?: string }; fingerprint?: string | null; requestedAt?: string };
     const status: JobStatusBody = {
       id: jobId,
       name: job.name,
       state: committed ? 'completed' : state,
       attemptsMade: job.attemptsMade,
-      createdAt: new Date(job.timestamp).toISOString(),
+      // When the API accepted it, as the inbox stores it: the same createdAt once only the inbox answers.
+      createdAt: new Date(data.requestedAt ?? job.timestamp).toISOString(),
     };
     if (state === 'completed' || committed) status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
     if (state === 'failed' && !committed) status.error = inbox?.error ?? parseFailedReason(job.failedReason);
     if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
     const finished = iso(job.finishedOn);
     if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
-    const data = job.data as { actor?: { id?: string }; fingerprint?: string | null };
     return { status, ownerId: data.actor?.id ?? inbox?.userId ?? null, fingerprint: data.fingerprint ?? null };
   }
   if (!inbox) return null;

@@ -229,9 +229,9 @@ export const JobStatus = z
     state: z.enum(JOB_STATES),
     result: z.record(z.string(), z.unknown()).optional(),
     error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
-    attemptsMade: z.number().int().optional(),
+    attemptsMade: z.number().int().optional().openapi({ description: 'While BullMQ holds the job; absent once only the inbox answers' }),
     createdAt: IsoDateTime,
-    finishedAt: IsoDateTime.optional(),
+    finishedAt: IsoDateTime.optional().openapi({ description: "BullMQ's finish; once only the inbox answers, the commit's instant (ms earlier)" }),
   })
   .openapi('JobStatus');
 export type JobStatusBody = z.infer<typeof JobStatus>;

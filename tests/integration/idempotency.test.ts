@@ -156,6 +156,10 @@ describe('Idempotency-Key', () => {
 
     const status = await stack.request('GET', `/api/v1/jobs/${first.body.id}`, { as: member });
     expect(status.body).toMatchObject({ id: first.body.id, name: 'booking.create', state: 'completed', result: first.body.result });
+    // As the README says: the same createdAt; finishedAt is the commit's, at or before BullMQ's; no attempt count.
+    expect(status.body.createdAt).toBe(first.body.createdAt);
+    expect(Date.parse(status.body.finishedAt)).toBeLessThanOrEqual(Date.parse(first.body.finishedAt));
+    expect(status.body).not.toHaveProperty('attemptsMade');
     const replay = await post('key-trimmed', body, member, 10);
     expect(replay.status).toBe(200);
     expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
