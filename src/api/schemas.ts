@@ -11,7 +11,7 @@ import { SPACE_KINDS } from '../db/entities/index.js';
  * Free text as Postgres can store it, refused here rather than failing or changing at the write: no NUL (U+0000), and
  * no unpaired UTF-16 surrogate (which reaches a UTF-8 database as U+FFFD, so the answer would differ from the row).
  */
-const STORABLE_TEXT = /^(?:[^\u0000\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
+export const STORABLE_TEXT = /^(?:[^\u0000\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
 const notStorable = 'must not contain NUL characters or unpaired surrogates';
 export const Text = (max: number) => z.string().trim().min(1).max(max).regex(STORABLE_TEXT, notStorable);
 

@@ -132,6 +132,7 @@ const badCredentials: [string, (u: TestUser) => Promise<Credentials>][] = [
   ['a token without exp', async (u) => ({ token: await tokenFor(u, { claims: { exp: undefined } }) })],
   ['a token whose email is not an email', async (u) => ({ token: await tokenFor(u, { claims: { email: 'alice' } }) })],
   ['a token whose name holds a NUL character', async (u) => ({ token: await tokenFor(u, { claims: { name: 'Al\u0000ice' } }) })],
+  ['a token whose name holds an unpaired surrogate', async (u) => ({ token: await tokenFor(u, { claims: { name: 'Al\ud800ice' } }) })],
 ];
 
 describe('authentication: every bad credential → 401 unauthorized on every route, nothing enqueued, no user written', () => {
