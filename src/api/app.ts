@@ -22,6 +22,9 @@ import { validationHook } from './validation.js';
 import { API_PREFIX } from './paths.js';
 export { API_PREFIX };
 
+/** The swagger-ui-dist release /docs loads from the CDN: pinned, so the page is the one this release was tried with. */
+export const SWAGGER_UI_VERSION = '5.36.0';
+
 /**
  * The HTTP app: validates, authorizes, enqueues and reads. It never writes booking state (workers do).
  * Built from its dependencies so tests and every process entrypoint share it.
@@ -69,7 +72,7 @@ export function createApp(deps: AppDeps) {
     },
     security: [{ bearerAuth: [] }],
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  app.get('/docs', swaggerUI({ url: '/openapi.json', version: SWAGGER_UI_VERSION }));
   return app;
 }
 

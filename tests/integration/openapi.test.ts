@@ -3,7 +3,7 @@ import type { OpenAPIV3_1 } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { API_PREFIX } from '../../src/api/app.js';
+import { API_PREFIX, SWAGGER_UI_VERSION } from '../../src/api/app.js';
 import { admin, hourlySlot } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
@@ -45,6 +45,17 @@ function documentedOperations(): { method: string; path: string; op: OpenAPIV3_1
     }),
   );
 }
+
+describe('/docs', () => {
+  it('serves Swagger UI from a pinned swagger-ui-dist release, pointed at /openapi.json', async () => {
+    const res = await stack.request('GET', '/docs');
+    expect(res.status).toBe(200);
+    const html = res.body as string;
+    expect(html).toContain(`swagger-ui-dist@${SWAGGER_UI_VERSION}/swagger-ui-bundle.js`);
+    expect(html).not.toMatch(/swagger-ui-dist\//);
+    expect(html).toContain('/openapi.json');
+  });
+});
 
 describe('/openapi.json', () => {
   it('is a valid OpenAPI 3.1 document', async () => {
