@@ -35,6 +35,13 @@ export const IsoDateTime = z.iso
   }, 'must be between the years 0001 and 9999 (UTC)')
   .openapi({ description: 'ISO 8601 with offset', example: '2026-12-01T09:00:00+01:00' });
 
+/**
+ * An instant a command carries, written as UTC with milliseconds however the client wrote it ('…T09:00:00Z',
+ * '…T11:00:00+02:00'): one spelling per instant, so an Idempotency-Key's replay re-serialised by another formatter
+ * is the same body, not a 422.
+ */
+export const CommandInstant = IsoDateTime.transform((v) => new Date(v).toISOString());
+
 export const ErrorSchema = z
   .object({
     error: z.object({
@@ -156,8 +163,8 @@ export const CreateBookingInput = z
   .strictObject({
     spaceId: Uuid,
     bookingType: z.enum(BOOKING_TYPES),
-    startsAt: IsoDateTime,
-    endsAt: IsoDateTime,
+    startsAt: CommandInstant,
+    endsAt: CommandInstant,
     attendees: z.number().int().min(1).max(1000).default(1),
     notes: notes.optional(),
     guests: GuestsInput.optional(),
@@ -168,8 +175,8 @@ export const UpdateBookingInput = z
   .strictObject({
     notes: notes.optional(),
     attendees: z.number().int().min(1).max(1000).optional(),
-    startsAt: IsoDateTime.optional(),
-    endsAt: IsoDateTime.optional(),
+    startsAt: CommandInstant.optional(),
+    endsAt: CommandInstant.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'give at least one of notes, attendees, startsAt, endsAt' })
   .openapi('UpdateBookingInput');

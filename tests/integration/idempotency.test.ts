@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DateTime } from 'luxon';
 import { executeCommand } from '../../src/commands/run-command.js';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, SpaceSchema } from '../../src/db/entities/index.js';
 import { hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
@@ -123,6 +124,24 @@ describe('Idempotency-Key', () => {
     expect(replay.status).toBe(200);
     expect(replay.body).toMatchObject({ id: first.body.jobId, state: 'completed', result: done.result });
     expect(await em().count(BookingSchema, { id: first.body.bookingId })).toBe(1);
+  });
+
+  it('the same instants written another way are the same body: the replay answers the job', async () => {
+    const window = hourlySlot(42);
+    const first = await post('key-spelling', { spaceId, bookingType: 'hourly', ...window }, member, 10);
+    expect(first.body.state).toBe('completed');
+    // Without milliseconds, and in another offset: the same instants.
+    const bare = (iso: string) => iso.replace('.000Z', 'Z');
+    const plusTwo = (iso: string) => DateTime.fromISO(iso).setZone('UTC+2').toISO()!;
+    for (const spell of [bare, plusTwo]) {
+      const again = await post('key-spelling', { spaceId, bookingType: 'hourly', startsAt: spell(window.startsAt), endsAt: spell(window.endsAt) }, member, 5);
+      expect(again.status, spell(window.startsAt)).toBe(200);
+      expect(again.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    }
+    // Another instant is another body.
+    const later = { startsAt: new Date(Date.parse(window.startsAt) + 15 * 60_000).toISOString(), endsAt: window.endsAt };
+    expect((await post('key-spelling', { spaceId, bookingType: 'hourly', ...later })).status).toBe(422);
+    expect(await em().count(BookingSchema, { id: first.body.result.bookingId })).toBe(1);
   });
 
   it('same key with another body → 422 idempotency_key_reused, nothing enqueued', async () => {
