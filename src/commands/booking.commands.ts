@@ -217,7 +217,7 @@ const EVENT_OF: Partial<Record<BookingAction, BookingEventType>> = {
 
 /**
  * Applies one state-machine action to a locked booking: status, the timestamps that go with it, the claim
- * (released on cancel), the audit row and the event. Shared by commands and the scheduler's sweeps.
+ * (released on cancel, ended at an early check-out), the audit row and the event. Shared by commands and the scheduler's sweeps.
  */
 export async function applyTransition(
   ctx: CommandContext,
@@ -230,7 +230,10 @@ export async function applyTransition(
   if (t.noShow) booking.noShow = true;
   if (action === 'check_in') booking.checkedInAt = ctx.now;
   // Staff completing a booking under way check its party out; the sweeper's completion at the end records none.
-  if (action === 'check_out' || (action === 'complete' && t.from === 'active')) booking.checkedOutAt = ctx.now;
+  if (action === 'check_out' || (action === 'complete' && t.from === 'active')) {
+    booking.checkedOutAt = ctx.now;
+    await ctx.endClaimAt(booking, ctx.now);
+  }
   if (t.to === 'cancelled') {
     booking.cancelledAt = ctx.now;
     booking.cancellationReason = t.cancellationReason ?? null;

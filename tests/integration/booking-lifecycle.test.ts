@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, ReservationSchema } from '../../src/db/entities/index.js';
+import { executeCommand } from '../../src/commands/run-command.js';
 import { act, createBooking, hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
@@ -105,6 +106,44 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
     // Completing it checked its party out.
     const detail = await stack.request('GET', `/api/v1/booking/bookings/${id}`, { as: member });
     expect(detail.body).toMatchObject({ status: 'completed', checkedInAt: expect.any(String), checkedOutAt: expect.any(String) });
+  });
+
+  it('a check-out before the end frees the rest of the slot for others; one before the start keeps it whole', async () => {
+    const { space } = await seedSpace(stack);
+    const window = await startingSoon(1);
+    const start = Date.parse(window.startsAt);
+    const at = (minutes: number) => new Date(start + minutes * 60_000).toISOString();
+    const id = (await createBooking(stack, member, space.id, window)).body.result.bookingId;
+    await act(stack, staff, id, 'confirm');
+    // Checked in and out 5 and 20 minutes into the hour: the commands run as of those instants (a command's clock is
+    // its requestedAt), the HTTP API's clock is still before the start.
+    const run = (name: 'booking.check-in' | 'booking.check-out', minutes: number) =>
+      executeCommand(stack.orm, { id: `${name}-${id}`, name, data: { actor: { id: member.id, role: 'member' }, requestedAt: at(minutes), bookingId: id } });
+    expect(await run('booking.check-in', 5)).toMatchObject({ outcome: 'completed', result: { status: 'active' } });
+    expect(await run('booking.check-out', 20)).toMatchObject({ outcome: 'completed', result: { status: 'completed' } });
+    const claim = await em().findOneOrFail(ReservationSchema, { bookingId: id });
+    expect([claim.startsAt.toISOString(), claim.endsAt.toISOString()]).toEqual([window.startsAt, at(20)]);
+    // The booking itself keeps what was booked (and billed).
+    expect((await em().findOneOrFail(BookingSchema, id)).endsAt.toISOString()).toBe(window.endsAt);
+
+    const other = makeUser('member');
+    expect((await createBooking(stack, other, space.id, { startsAt: at(15), endsAt: at(45) })).body).toMatchObject({ state: 'failed', error: { code: 'slot_unavailable' } });
+    expect((await createBooking(stack, other, space.id, { startsAt: at(30), endsAt: at(60) })).body).toMatchObject({ state: 'completed', result: { status: 'pending' } });
+    const busy = await stack.request('GET', `/api/v1/spaces/${space.id}/availability?from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(60))}`, { as: member });
+    expect(busy.body.busy).toEqual([
+      { startsAt: at(0), endsAt: at(20), kind: 'booking' },
+      { startsAt: at(30), endsAt: at(60), kind: 'booking' },
+    ]);
+
+    // Checked in early and out again before the start (the HTTP clock): the claim stays whole.
+    const second = await seedSpace(stack);
+    const early = (await createBooking(stack, member, second.space.id, await startingSoon(1))).body.result.bookingId;
+    await act(stack, staff, early, 'confirm');
+    await act(stack, member, early, 'check-in');
+    expect((await act(stack, member, early, 'check-out')).body).toMatchObject({ state: 'completed', result: { status: 'completed' } });
+    const whole = await em().findOneOrFail(ReservationSchema, { bookingId: early });
+    const booked = await em().findOneOrFail(BookingSchema, early);
+    expect([whole.startsAt, whole.endsAt]).toEqual([booked.startsAt, booked.endsAt]);
   });
 
   it('cancels with a reason, frees the slot, and the slot can be booked again', async () => {
