@@ -181,7 +181,9 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
     validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone: workspace.timezone, now: ctx.now, startKept: p.startsAt === undefined });
     booking.startsAt = startsAt;
     booking.endsAt = endsAt;
-    const quote = price(booking, space, workspace);
+    // The discount its checkout granted stays with the booking, as the amount it was (capped at the new base price):
+    // the promo code's use was counted then, and a move is no reason to lose it.
+    const quote = price(booking, space, workspace, booking.discountAmount);
     Object.assign(booking, {
       basePrice: quote.basePrice,
       discountAmount: quote.discountAmount,

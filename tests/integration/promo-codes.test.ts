@@ -61,6 +61,35 @@ describe('promo codes at checkout', () => {
     expect(await em().findOneOrFail(CheckoutSchema, res.body.result.checkoutId)).toMatchObject({ promoCodeId: promo.id, discountAmount: 450 });
   });
 
+  it("a PATCH that moves a discounted booking keeps its discount (the amount, capped at the new base price)", async () => {
+    const member = makeUser('member');
+    const { space, workspace } = await seedSpace(stack);
+    await createPromo(stack, workspace.id, { code: 'MOVEME', discountType: 'percent', discountValue: 10 });
+    await createPromo(stack, workspace.id, { code: 'ALLFREE', discountType: 'fixed', discountValue: 5000 });
+    await holdSlot(stack, member, space.id, hourlySlot(60, 2)); // base 3000
+    expect((await checkout(stack, member, { promoCode: 'moveme' })).body.state).toBe('completed');
+    const [tenOff] = await em().find(BookingSchema, { userId: member.id });
+    const patch = (id: string, body: Record<string, unknown>) => stack.request('PATCH', `/api/v1/booking/bookings/${id}`, { as: member, wait: 10, body });
+    const figures = async (id: string) => {
+      const b = await em().findOneOrFail(BookingSchema, id);
+      return [b.basePrice, b.discountAmount, b.taxAmount, b.totalPrice];
+    };
+    // Moved by a day, the same length: the same price. Then its end alone, to where it was: the same again.
+    expect((await patch(tenOff!.id, hourlySlot(84, 2))).body.state).toBe('completed');
+    expect(await figures(tenOff!.id)).toEqual([3000, 300, 513, 3213]);
+    const { endsAt } = await em().findOneOrFail(BookingSchema, tenOff!.id);
+    expect((await patch(tenOff!.id, { endsAt: endsAt.toISOString() })).body.state).toBe('completed');
+    expect(await figures(tenOff!.id)).toEqual([3000, 300, 513, 3213]);
+
+    // A code worth more than the line: the whole 3000; the booking shortened to one hour keeps 1500 of it (total 0).
+    await holdSlot(stack, member, space.id, hourlySlot(64, 2));
+    expect((await checkout(stack, member, { promoCode: 'ALLFREE' })).body.state).toBe('completed');
+    const free = (await em().find(BookingSchema, { userId: member.id, id: { $ne: tenOff!.id } }))[0]!;
+    expect(await figures(free.id)).toEqual([3000, 3000, 0, 0]);
+    expect((await patch(free.id, hourlySlot(90, 1))).body.state).toBe('completed');
+    expect(await figures(free.id)).toEqual([1500, 1500, 0, 0]);
+  });
+
   it('a fixed code is split over the lines and never exceeds the price', async () => {
     const member = makeUser('member');
     const { space, workspace } = await seedSpace(stack);
