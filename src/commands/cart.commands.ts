@@ -110,6 +110,16 @@ const addItem: CommandHandler<'cart.add-item'> = async (ctx, p) => {
       endsAt: endsAt.toISOString(),
     });
 
+  // The cart's own items overlapping this slot have no hold (a live one would have refused the claim): a member
+  // re-adding a slot whose hold lapsed renews it. They go, with their guests (ON DELETE CASCADE), else the cart
+  // would count the slot twice and its checkout would find the slot taken by its own new hold.
+  const lapsed = await ctx.em.find(
+    CartItemSchema,
+    { cartId: cart.id, spaceId: space.id, startsAt: { $lt: endsAt }, endsAt: { $gt: startsAt } },
+    { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } },
+  );
+  if (lapsed.length) await ctx.em.nativeDelete(CartItemSchema, { id: { $in: lapsed.map((i) => i.id) } });
+
   ctx.em.create(CartItemSchema, {
     id: p.itemId,
     cartId: cart.id,
@@ -127,7 +137,11 @@ const addItem: CommandHandler<'cart.add-item'> = async (ctx, p) => {
     ctx.em.create(GuestSchema, { id: randomUUID(), bookingId: null, cartItemId: p.itemId, position, name: g.name, email: g.email }),
   );
   cart.lastActivityAt = ctx.now;
-  return cartResult(cart, 'held', { itemId: p.itemId, holdExpiresAt: expiresAt.toISOString() });
+  return cartResult(cart, 'held', {
+    itemId: p.itemId,
+    holdExpiresAt: expiresAt.toISOString(),
+    ...(lapsed.length ? { replacedItemIds: lapsed.map((i) => i.id) } : {}),
+  });
 };
 
 const removeItem: CommandHandler<'cart.remove-item'> = async (ctx, p) => {

@@ -6,6 +6,7 @@ import {
   CartItemSchema,
   CartSchema,
   CheckoutSchema,
+  GuestSchema,
   OutboxSchema,
   ReservationSchema,
 } from '../../src/db/entities/index.js';
@@ -391,6 +392,30 @@ describe('checkout: all or nothing, in one transaction', () => {
     expect(res.body).toMatchObject({ state: 'completed', result: { status: 'checked_out' } });
     const claim = await em().findOneOrFail(ReservationSchema, { spaceId: space.id });
     expect(claim).toMatchObject({ kind: 'booking', bookingId: res.body.result.bookingIds[0], expiresAt: null });
+  });
+
+  it('re-adding a slot whose hold lapsed renews it: the lapsed item goes, the cart counts the slot once and checks out', async () => {
+    const member = makeUser('member');
+    const { space, workspace } = await seedSpace(stack);
+    const room2 = { name: 'Room 2', kind: 'meeting_room', capacity: 6, hourlyRate: 1500, dailyRate: 9000, monthlyRate: 150000 };
+    const other = { space: (await stack.request('POST', `/api/v1/workspaces/${workspace.id}/spaces`, { as: admin, body: room2 })).body };
+    const slot = hourlySlot(135);
+    const first = await holdSlot(stack, member, space.id, slot, { guests: [{ name: 'Grace', email: 'grace@example.com' }] });
+    const kept = await holdSlot(stack, member, other.space.id, slot);
+    await ageHolds(stack, { userId: member.id });
+
+    const again = await addItem(stack, member, space.id, slot);
+    expect(again.body).toMatchObject({ state: 'completed', result: { status: 'held', replacedItemIds: [first] } });
+    const cart = (await getCart(stack, member)).body;
+    expect(cart.items.map((i: { id: string; holdStatus: string }) => [i.id, i.holdStatus]).sort()).toEqual(
+      [[again.body.result.itemId, 'held'], [kept, 'expired']].sort(),
+    );
+    expect(cart.totals.basePrice).toBe(3000); // two one-hour lines at 1500, not three
+    expect(await em().count(GuestSchema, { cartItemId: first })).toBe(0);
+
+    const res = await checkout(stack, member);
+    expect(res.body).toMatchObject({ state: 'completed', result: { status: 'checked_out', bookingIds: [expect.any(String), expect.any(String)] } });
+    expect(await em().count(BookingSchema, { spaceId: space.id })).toBe(1);
   });
 
   it('two users racing to check out the same slot: one books it, the other fails slot_unavailable', async () => {
