@@ -45,6 +45,22 @@ describe('hold expiry with a short CART_HOLD_MINUTES', () => {
     expect((await getCart(stack, alice)).body.items).toMatchObject([{ id: itemId, holdStatus: 'expired', holdExpiresAt: null }]);
   });
 
+  it("a cached availability answer leaves a hold out once it has lapsed (no commit evicts it then)", async () => {
+    const { space } = await seedSpace(stack);
+    const slot = hourlySlot(26);
+    await holdSlot(stack, makeUser('member'), space.id, slot);
+    const q = `/api/v1/spaces/${space.id}/availability?from=${encodeURIComponent(slot.startsAt)}&to=${encodeURIComponent(slot.endsAt)}`;
+    const reader = makeUser('member');
+    expect((await stack.request('GET', q, { as: reader })).body.busy).toEqual([{ ...slot, kind: 'hold' }]);
+    await pause(HOLD_MS + 100);
+    // The same query: the cached entry (the hold is still in the table, nothing swept it or evicted the entry).
+    expect(await em().count(ReservationSchema, { spaceId: space.id, kind: 'hold' })).toBe(1);
+    expect((await stack.request('GET', q, { as: reader })).body.busy).toEqual([]);
+    // Nor does it block: a booking of the slot clears it (and leaves the next test's sweep only its own hold).
+    expect((await createBooking(stack, reader, space.id, slot)).body).toMatchObject({ state: 'completed' });
+    expect((await stack.request('GET', q, { as: reader })).body.busy).toEqual([{ ...slot, kind: 'booking' }]);
+  });
+
   it('the scheduler registers the cart sweeps, and the maintenance worker runs them', async () => {
     await registerSchedulers(stack.queues.maintenance, 3_600_000);
     const names = (await stack.queues.maintenance.getJobSchedulers(0, -1)).map((s) => s.name);

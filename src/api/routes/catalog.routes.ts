@@ -114,9 +114,13 @@ export function catalogRoutes(deps: AppDeps) {
         },
         { orderBy: { startsAt: 'asc' }, limit: 5000 },
       );
-      return claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind }));
+      return claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind, expiresAt: r.expiresAt?.getTime() ?? null }));
     });
-    return c.json({ spaceId: space.id, ...window, busy: busy ?? [] }, 200);
+    // A hold lapsing is no commit, so nothing evicts the entry then: a cached hold is left out once it has expired
+    // (an expired hold never blocks), rather than shown busy until the sweep deletes it.
+    const now = Date.now();
+    const live = (busy ?? []).filter((b) => b.expiresAt == null || b.expiresAt > now).map(({ startsAt, endsAt, kind }) => ({ startsAt, endsAt, kind }));
+    return c.json({ spaceId: space.id, ...window, busy: live }, 200);
   });
 
   return app;
