@@ -121,7 +121,8 @@ export function localDaysTouched(startsAt: Date, endsAt: Date, tz: string): numb
 }
 
 /**
- * Smallest N >= 0 with start.plus({ months: N }) >= end in local time, and whether that N lands exactly on end.
+ * Smallest N >= 0 with start.plus({ months: N }) >= end in local time (for a start at the beginning of a local
+ * day, the beginning of that later day), and whether that N lands exactly on end.
  * Uses luxon's month arithmetic, which clamps to the month's last day (Jan 31 + 1 month = Feb 28).
  */
 export function monthsToCover(startsAt: Date, endsAt: Date, tz: string): { months: number; exact: boolean } {
@@ -129,8 +130,15 @@ export function monthsToCover(startsAt: Date, endsAt: Date, tz: string): { month
   const end = endsAt.getTime();
   if (end <= startsAt.getTime()) return { months: 0, exact: end === startsAt.getTime() };
   const endLocal = toLocal(endsAt, tz);
+  // A start at the beginning of a local day counts months from day start to day start: where that day began at
+  // 01:00 (a DST jump at midnight, America/Santiago), plus({ months }) keeps 01:00, an hour into the next month's day.
+  const dayStart = isStartOfLocalDay(start);
+  const boundary = (n: number) => {
+    const b = start.plus({ months: n });
+    return (dayStart ? b.startOf('day') : b).toMillis();
+  };
   // Start one below the calendar-month estimate (clamping can push an addition short of it), then step up.
   let n = Math.max(0, (endLocal.year - start.year) * 12 + (endLocal.month - start.month) - 1);
-  while (start.plus({ months: n }).toMillis() < end) n += 1;
-  return { months: n, exact: start.plus({ months: n }).toMillis() === end };
+  while (boundary(n) < end) n += 1;
+  return { months: n, exact: boundary(n) === end };
 }

@@ -80,6 +80,10 @@ describe('billableUnits: monthly (calendar months in local time)', () => {
     expect(billableUnits('monthly', d('2026-01-31T00:00:00+01:00'), d('2026-03-31T00:00:00+02:00'), BERLIN)).toBe(2);
   });
 
+  it('America/Santiago: a month from the day whose midnight is skipped (it starts at 01:00) to the next day start', () => {
+    expect(billableUnits('monthly', d('2026-09-06T01:00:00-03:00'), d('2026-10-06T00:00:00-03:00'), 'America/Santiago')).toBe(1);
+  });
+
   it('twelve months', () => {
     expect(billableUnits('monthly', d('2026-01-01T00:00:00+01:00'), d('2027-01-01T00:00:00+01:00'), BERLIN)).toBe(12);
   });

@@ -213,6 +213,16 @@ describe('validateBookingWindow: monthly', () => {
     expect(check('monthly', '2026-03-01T00:00:00+01:00', '2026-04-01T00:00:00+02:00')).toBeUndefined();
   });
 
+  it("America/Santiago: months run from day start to day start, where a day starts at 01:00 (midnight skipped)", () => {
+    // Chile springs forward at 00:00 on 2026-09-06: that day starts at 01:00 -03:00.
+    expect(check('monthly', '2026-09-06T01:00:00-03:00', '2026-10-06T00:00:00-03:00', 'America/Santiago')).toBeUndefined();
+    expect(issuesOf('monthly', '2026-09-06T01:00:00-03:00', '2026-10-06T01:00:00-03:00', 'America/Santiago')).toEqual([
+      { path: 'endsAt', message: 'must be a whole number of calendar months after startsAt' },
+    ]);
+    // Into that day: a month from 2026-08-06 ends when 2026-09-06 begins.
+    expect(check('monthly', '2026-08-06T00:00:00-04:00', '2026-09-06T01:00:00-03:00', 'America/Santiago')).toBeUndefined();
+  });
+
   it('Jan 31 → Feb 28 is one month (as luxon adds months)', () => {
     expect(check('monthly', '2026-01-31T00:00:00+01:00', '2026-02-28T00:00:00+01:00')).toBeUndefined();
   });
