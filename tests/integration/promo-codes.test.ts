@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BookingSchema, CartSchema, CheckoutSchema, PromoCodeSchema } from '../../src/db/entities/index.js';
-import { checkout, createPromo, holdSlot } from '../helpers/cart.js';
-import { admin, hourlySlot, seedSpace } from '../helpers/factories.js';
+import { ageHolds, checkout, createPromo, holdSlot } from '../helpers/cart.js';
+import { admin, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -123,6 +123,22 @@ describe('promo codes at checkout', () => {
     // Without the code the loser's checkout goes through.
     const retry = await checkout(stack, loser === a.body ? alice : bob);
     expect(retry.body).toMatchObject({ state: 'completed', result: { discountAmount: 0 } });
+  });
+
+  it('a checkout that fails (a lapsed hold whose slot was taken) uses up nothing of its code', async () => {
+    const { space, workspace } = await seedSpace(stack);
+    await createPromo(stack, workspace.id, { code: 'KEEPME', discountType: 'percent', discountValue: 20, maxUses: 1 });
+    const member = makeUser('member');
+    const slot = hourlySlot(56);
+    await holdSlot(stack, member, space.id, slot);
+    await holdSlot(stack, member, space.id, hourlySlot(58));
+    await ageHolds(stack, { userId: member.id });
+    expect((await createBooking(stack, makeUser('member'), space.id, slot)).body.state).toBe('completed');
+    const failed = await checkout(stack, member, { promoCode: 'KEEPME' });
+    expect(failed.body).toMatchObject({ state: 'failed', error: { code: 'slot_unavailable' } });
+    expect((await em().findOneOrFail(PromoCodeSchema, { workspaceId: workspace.id, code: 'KEEPME' })).usedCount).toBe(0);
+    expect(await em().count(CheckoutSchema, { workspaceId: workspace.id })).toBe(0);
+    expect(await em().count(BookingSchema, { userId: member.id })).toBe(0);
   });
 
   it('max-uses 3 and eight concurrent checkouts: exactly three get the discount', async () => {
