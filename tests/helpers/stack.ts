@@ -22,6 +22,18 @@ import { createTestDatabase } from './db.js';
 export const TEST_JWT_SECRET = 'test-secret-0123456789abcdef0123456789';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** Removes every key under `prefix:` (what a test file created; SCAN is fine in tests, never on a request path). */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  if (keys.length) await redis.del(...keys);
+}
+
 export interface TestUser {
   id: string;
   email: string;
@@ -160,15 +172,7 @@ export async function startStack(
     await finished.close();
     await marks.close();
     await closeQueues(queues);
-    // Remove every key this file created (SCAN is fine in tests; never on a request path).
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await workerConnection.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-    if (keys.length) await workerConnection.del(...keys);
+    await deleteKeysUnder(workerConnection, prefix);
     // quit() fails on a connection a test cut; disconnect() always works.
     await Promise.all([redis, cacheRedis, workerConnection].map((r) => r.quit().catch(() => r.disconnect())));
     await orm.close();

@@ -4,7 +4,8 @@ import { adminQuery, createTestDatabase, dbUrl, withDb } from '../helpers/db.js'
 import { spawnEntrypoint } from '../helpers/entrypoints.js';
 import { admin, hourlySlot } from '../helpers/factories.js';
 import { until } from '../helpers/follow-ups.js';
-import { REDIS_URL, tokenFor } from '../helpers/stack.js';
+import { Redis } from 'ioredis';
+import { deleteKeysUnder, REDIS_URL, tokenFor } from '../helpers/stack.js';
 
 /**
  * A process that cannot start says why in one line naming the setting (src/start-failure.ts) and exits 1: no
@@ -20,7 +21,16 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const s of busy.splice(0)) await new Promise((r) => s.close(r));
 });
-afterAll(() => db?.drop());
+afterAll(async () => {
+  await db?.drop();
+  // The processes it started made their queues' keys (BullMQ's meta) under its prefix.
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    await deleteKeysUnder(redis, PREFIX);
+  } finally {
+    redis.disconnect();
+  }
+});
 
 async function listening(): Promise<net.Server> {
   const server = net.createServer();
