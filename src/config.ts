@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decimal } from './decimal.js';
 
 /**
  * The only reader of process.env. Parsed once, typed, with laptop defaults; production refuses the
@@ -8,10 +9,6 @@ import { z } from 'zod';
 const bool = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
-
-/** A number written in decimal: `0x10`, `1e3` or blanks are refused, not read as what Number() makes of them. */
-const decimal = <T extends z.ZodType<number, number>>(schema: T) =>
-  z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal number').transform(Number).pipe(schema);
 
 const DEV_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/coworking';
 const DEV_REDIS_URL = 'redis://127.0.0.1:6379';

@@ -4,6 +4,7 @@ import { ERROR_CODES } from '../domain/errors.js';
 import { BOOKING_TYPES } from '../domain/pricing.js';
 import { MAX_GUESTS } from '../domain/time-rules.js';
 import { SPACE_KINDS } from '../db/entities/index.js';
+import { digits } from '../decimal.js';
 
 /** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
 
@@ -12,7 +13,7 @@ import { SPACE_KINDS } from '../db/entities/index.js';
  * no unpaired UTF-16 surrogate (which reaches a UTF-8 database as U+FFFD, so the answer would differ from the row).
  */
 export const STORABLE_TEXT = /^(?:[^\u0000\ud800-\udfff]|[\ud800-\udbff][\udc00-\udfff])*$/;
-const notStorable = 'must not contain NUL characters or unpaired surrogates';
+export const notStorable = 'must not contain NUL characters or unpaired surrogates';
 export const Text = (max: number) => z.string().trim().min(1).max(max).regex(STORABLE_TEXT, notStorable);
 
 /**
@@ -66,16 +67,9 @@ export const errors = {
 
 export const IdParam = z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) });
 
-/**
- * A whole number in a query string, as decimal digits: Number() (z.coerce) reads '0x2', '0b11', '1e1', ' 1 ' and
- * '2.0' too, so one page would have many spellings (and cache keys would need to normalize what should be refused).
- */
+/** A whole number in a query string, as decimal digits (src/decimal.ts): one spelling per page. */
 const QueryInt = (min: number, max: number, fallback: number) =>
-  z
-    .string()
-    .regex(/^[0-9]+$/, { message: 'must be a whole number in decimal digits', abort: true })
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
+  digits(z.number().int().min(min).max(max))
     .default(fallback)
     .openapi({ type: 'integer', minimum: min, maximum: max, default: fallback });
 

@@ -113,12 +113,11 @@ const addItem: CommandHandler<'cart.add-item'> = async (ctx, p) => {
   // The cart's own items overlapping this slot have no hold (a live one would have refused the claim): a member
   // re-adding a slot whose hold lapsed renews it. They go, with their guests (ON DELETE CASCADE), else the cart
   // would count the slot twice and its checkout would find the slot taken by its own new hold.
-  const lapsed = await ctx.em.find(
-    CartItemSchema,
-    { cartId: cart.id, spaceId: space.id, startsAt: { $lt: endsAt }, endsAt: { $gt: startsAt } },
-    { fields: ['id'], orderBy: { createdAt: 'asc', id: 'asc' } },
+  // One statement, found and deleted together; the cart's row lock keeps its items still meanwhile.
+  const lapsed = await ctx.em.execute<{ id: string }[]>(
+    `delete from "cart_items" where "cart_id" = ? and "space_id" = ? and "starts_at" < ? and "ends_at" > ? returning "id"`,
+    [cart.id, space.id, endsAt, startsAt],
   );
-  if (lapsed.length) await ctx.em.nativeDelete(CartItemSchema, { id: { $in: lapsed.map((i) => i.id) } });
 
   ctx.em.create(CartItemSchema, {
     id: p.itemId,

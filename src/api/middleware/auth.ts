@@ -5,7 +5,7 @@ import { UserSchema, ROLES } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Orm } from '../../db/orm.js';
 import type { AppEnv, AuthUser } from '../context.js';
-import { STORABLE_TEXT } from '../schemas.js';
+import { notStorable, STORABLE_TEXT } from '../schemas.js';
 
 const ClaimsSchema = z.object({
   // The user's id, compared as text wherever ownership is checked: lower-cased, as every id the API accepts.
@@ -13,7 +13,7 @@ const ClaimsSchema = z.object({
   email: z.email().max(320),
   // Postgres text cannot hold NUL, nor keep an unpaired surrogate as sent: such a claim is refused (401), never a
   // failed upsert (which would read as 503) or a name stored changed.
-  name: z.string().min(1).max(200).regex(STORABLE_TEXT, 'must not contain NUL characters or unpaired surrogates'),
+  name: z.string().min(1).max(200).regex(STORABLE_TEXT, notStorable),
   role: z.enum(ROLES),
   exp: z.number(),
 });
