@@ -1,9 +1,10 @@
-import { Job, type Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Context } from 'hono';
 import { hash, randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { CommandName, CommandPayload } from '../jobs/catalogue.js';
 import { onePer } from '../one-per.js';
+import { corked, sendAdd } from '../jobs/corked-writes.js';
 import { Batcher } from '../batch.js';
 import type { FinishWatcher } from '../jobs/finished-signal.js';
 import type { AppDeps, AppEnv } from './context.js';
@@ -92,42 +93,27 @@ function preferWait(c: Context<AppEnv>, max: number): number {
 type Enqueued = { name: string; data: object; jobId: string; readBack: boolean };
 
 /**
- * Adds command jobs as queue.add would (the queue's default job options, our job id; an id BullMQ already holds is
- * left alone: its add script answers the id) on one pipeline, and reads back, on the same pipeline right after each
- * add that asks, the `data` BullMQ then holds under the id (queuedFingerprint's read, for a keyed command: a
- * concurrent same-key request may have added first). Commands of one connection run in order, so the read sees
- * the add; one round trip instead of two. What queue.addBulk does (Job.createBulk → backend.addJobs), with the reads.
+ * Adds command jobs as queue.add does and reads back, right after each add that asks, the `data` BullMQ then holds
+ * under the id (queuedFingerprint's read, for a keyed command: a concurrent same-key request may have added first).
+ * Commands of one connection run in order, so the read sees the add; all of them leave in one socket write.
  */
 async function addWithReadBack(queue: Queue, jobs: Enqueued[]): Promise<(string | null)[]> {
   assertConnected(queue.opts.connection);
   const client = await queue.backend.client;
-  const pipeline = client.pipeline();
-  for (const { name, data, jobId, readBack } of jobs) {
-    // Queued on the pipeline synchronously; its outcome is the pipeline's (exec below), as in backend.addJobs.
-    void new Job(queue, name, data, { ...queue.jobsOpts, jobId }, jobId).addJob(pipeline).catch(() => undefined);
-    if (readBack) pipeline.runCommand('hget', [queue.toKey(jobId), 'data']);
-  }
-  const results = (await pipeline.exec()) ?? [];
-  const stored: (string | null)[] = [];
-  let at = 0;
-  for (const { readBack } of jobs) {
-    const [addError] = results[at++] ?? [new Error('no reply to a job add')];
-    if (addError) throw addError;
-    if (!readBack) {
-      stored.push(null);
-      continue;
-    }
-    const [readError, data] = results[at++] ?? [new Error('no reply to a read-back')];
-    if (readError) throw readError;
-    stored.push((data as string | null) ?? null);
-  }
-  return stored;
+  const replies = corked(client, () =>
+    jobs.flatMap(({ name, data, jobId, readBack }) => [
+      sendAdd(queue, client, name, data, { jobId }).id,
+      readBack ? client.hget(queue.toKey(jobId), 'data') : null,
+    ]),
+  );
+  const settled = await Promise.all(replies);
+  return jobs.map((_, i) => settled[2 * i + 1] ?? null);
 }
 
 /**
- * addWithReadBack, with the adds of the other requests of the same event-loop turn: one pipeline (one socket
- * write) for all of them (src/batch.ts). When a batch fails, each add runs again alone; an add the failed pipeline
- * had made is then a duplicate id, left alone.
+ * addWithReadBack, with the adds of the other requests of the same event-loop turn: one socket write for all of
+ * them (src/batch.ts). When a batch fails, each add runs again alone; an add the failed batch had made is then a
+ * duplicate id, left alone.
  */
 const adder = onePer((queue: Queue) => new Batcher<Enqueued, string | null>((jobs) => addWithReadBack(queue, jobs)));
 

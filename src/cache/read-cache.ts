@@ -3,7 +3,7 @@ import type { CommandEffects } from '../commands/context.js';
 import type { AppConfig } from '../config.js';
 import { cacheErrors, cacheEvictions, cacheRequests, cacheStoresSkipped } from '../metrics.js';
 import { Batcher } from '../batch.js';
-import { cachePrefix, gen, type CacheSlot } from './keys.js';
+import { cachePrefix, gen, slots, type CacheSlot } from './keys.js';
 
 /**
  * Read-through cache with generation-checked stores (DESIGN.md invariant 4: no stale read after a job completes).
@@ -50,20 +50,27 @@ redis.call('SET', KEYS[2], value, 'EX', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1`;
 
-/** Bumps each generation KEYS[i] (an INCR, or a start if it has none) and sets its TTL to ARGV[1]. */
-const BUMP = `
+/**
+ * An eviction, atomic as the MULTI it replaces: deletes the first ARGV[2] keys (detail entries), then bumps each
+ * generation after them (an INCR, or a start if it has none) and sets its TTL to ARGV[1]. One script, not a MULTI:
+ * see src/jobs/corked-writes.ts for what building one costs.
+ */
+const EVICT = `
 ${GENERATION_START}
-for _, key in ipairs(KEYS) do
+local deletes = tonumber(ARGV[2])
+for i = 1, deletes do redis.call('DEL', KEYS[i]) end
+for i = deletes + 1, #KEYS do
+  local key = KEYS[i]
   if redis.call('EXISTS', key) == 1 then redis.call('INCR', key) else redis.call('SET', key, start) end
   redis.call('EXPIRE', key, ARGV[1])
 end
-return #KEYS`;
+return #KEYS - deletes`;
 
 const NEWLINE = 0x0a;
 
 type CacheCommands = {
   cacheStore(genKey: string, valueKey: string, generation: string, value: string | Buffer, ttl: number, genTtl: number, stamped: '0' | '1'): Promise<number>;
-  cacheBump(numberOfKeys: number, ...keysThenTtl: (string | number)[]): Promise<number>;
+  cacheEvict(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
 };
 
 /**
@@ -115,7 +122,7 @@ export class ReadCache {
     private readonly enabled = true,
   ) {
     redis.defineCommand('cacheStore', { numberOfKeys: 2, lua: STORE });
-    redis.defineCommand('cacheBump', { lua: BUMP });
+    redis.defineCommand('cacheEvict', { lua: EVICT });
     this.client = redis as Redis & CacheCommands;
     this.genTtl = ttlSeconds * 2;
   }
@@ -169,20 +176,18 @@ export class ReadCache {
   /** After a commit: delete the detail keys and bump every generation the change touched, in one round trip. */
   async evict(effects: Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>): Promise<void> {
     if (!effects.bookingIds.size && !effects.userIds.size && !effects.workspaceIds.size && !effects.spaceIds.size) return;
-    const multi = this.client.multi();
-    const generations = [gen.all()];
-    for (const id of effects.bookingIds) {
-      multi.del(`${this.prefix}booking:${id}`);
-      generations.push(gen.booking(id));
-    }
-    for (const id of effects.userIds) generations.push(gen.user(id));
-    for (const id of effects.workspaceIds) generations.push(gen.workspace(id));
-    for (const id of effects.spaceIds) generations.push(gen.space(id));
-    (multi as unknown as CacheCommands).cacheBump(generations.length, ...generations.map((k) => this.prefix + k), this.genTtl);
+    const details = [...effects.bookingIds].map(slots.bookingDetail);
+    const generations = [
+      gen.all(),
+      ...details.map((d) => d.genKey),
+      ...[...effects.userIds].map(gen.user),
+      ...[...effects.workspaceIds].map(gen.workspace),
+      ...[...effects.spaceIds].map(gen.space),
+    ];
+    const deletes = details.map((d) => d.valueKey);
+    const keys = [...deletes, ...generations].map((k) => this.prefix + k);
     try {
-      const results = await multi.exec();
-      const failed = results?.find(([err]) => err);
-      if (failed) throw failed[0];
+      await this.client.cacheEvict(keys.length, ...keys, this.genTtl, deletes.length);
     } catch (err) {
       cacheErrors.inc({ op: 'evict' });
       throw err;

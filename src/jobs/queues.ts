@@ -1,7 +1,8 @@
-import { Queue, type JobsOptions } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import { QUEUE_NAMES } from './catalogue.js';
+import { CorkedQueue } from './corked-writes.js';
 
 export type Queues = { [K in keyof typeof QUEUE_NAMES]: Queue };
 
@@ -30,7 +31,7 @@ export function redeliveryOptions(q: AppConfig['queue']) {
 export function createQueues(connection: Redis, q: AppConfig['queue'], onError: (err: Error) => void = () => {}): Queues {
   const defaultJobOptions = commandJobOptions(q);
   const make = (name: string) => {
-    const queue = new Queue(name, { connection, prefix: q.prefix, defaultJobOptions });
+    const queue: Queue = new CorkedQueue(name, { connection, prefix: q.prefix, defaultJobOptions });
     // Connection errors surface on each call (→ 503 in the API); the listener keeps them from being printed raw.
     queue.on('error', onError);
     return queue;
