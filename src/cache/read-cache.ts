@@ -192,8 +192,8 @@ export class ReadCache {
       cacheErrors.inc({ op: 'evict' });
       throw err;
     }
-    cacheEvictions.inc({ kind: 'booking' }, effects.bookingIds.size);
-    cacheEvictions.inc({ kind: 'generation' }, effects.userIds.size + effects.workspaceIds.size + effects.spaceIds.size + effects.bookingIds.size + 1);
+    cacheEvictions.inc({ kind: 'booking' }, deletes.length);
+    cacheEvictions.inc({ kind: 'generation' }, generations.length);
   }
 }
 

@@ -9,7 +9,7 @@ export type QueueClient = Awaited<Queue['backend']['client']>;
  * leave in one socket write, as an ioredis pipeline's would, and their replies come back in order.
  *
  * Not a pipeline: ioredis's `pipeline()` and `multi()` copy every script command the connection has defined onto the
- * new object (BullMQ defines 64 on the connections it is given), 45–65 µs of CPU each time: more than the commands
+ * new object (BullMQ defines 64 on the connections it is given), 44–66 µs of CPU each time: more than the commands
  * cost when a pipeline carries one or two of them, as a command's add in the API and its after-commit work do.
  */
 export function corked<T>(client: unknown, write: () => T): T {
