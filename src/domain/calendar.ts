@@ -92,6 +92,19 @@ export function toLocal(d: Date, tz: string): DateTime {
 }
 
 /**
+ * `2026-12-01 10:00`: the instant's date and time to the minute on the zone's clock, or undefined for a zone name
+ * luxon does not know. From the zone's offset (cached by the hour, above) rather than a luxon DateTime: the emails
+ * of one command tell a time seven times, and parsing and formatting through luxon was a measured share of the
+ * worker's CPU (docs/performance-log.md).
+ */
+export function wallClockMinute(d: Date, tz: string): string | undefined {
+  const zone = zoneOf(tz);
+  const ms = d.getTime();
+  if (!zone.isValid || Number.isNaN(ms)) return undefined;
+  return new Date(ms + zone.offset(ms) * 60_000).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/**
  * Start of the local day rather than "hour 0": in zones whose DST jump happens at midnight
  * (e.g. America/Santiago) the day begins at 01:00 and luxon's startOf('day') already knows it.
  */

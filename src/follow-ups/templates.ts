@@ -1,4 +1,4 @@
-import { DateTime } from 'luxon';
+import { wallClockMinute } from '../domain/calendar.js';
 import type { BookingEventPayload, BookingEventType } from '../jobs/catalogue.js';
 
 /**
@@ -26,9 +26,10 @@ export const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => HTML_ESCA
  * `2026-12-01 09:00 UTC` for an event written before events carried the zone (or a zone luxon does not know).
  */
 export function formatInstant(iso: string, zone?: string): string {
-  const local = zone ? DateTime.fromISO(iso, { zone }) : undefined;
-  if (local?.isValid) return `${local.toFormat('yyyy-MM-dd HH:mm')} (${zone})`;
-  return `${new Date(iso).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const instant = new Date(iso);
+  const local = zone ? wallClockMinute(instant, zone) : undefined;
+  if (local !== undefined) return `${local} (${zone})`;
+  return `${instant.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
 const at = (e: BookingEventPayload, iso: string) => formatInstant(iso, e.workspaceTimezone);

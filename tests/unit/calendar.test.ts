@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { IANAZone } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { HourlyCachedZone } from '../../src/domain/calendar.js';
+import { HourlyCachedZone, wallClockMinute } from '../../src/domain/calendar.js';
 
 // DST at or near midnight (Santiago, Havana), half-hour DST (Lord Howe), odd offsets (Kathmandu, Chatham), a zone
 // that changed its standard offset (Pyongyang 2015/2018), and zones without DST.
@@ -56,5 +56,35 @@ describe('HourlyCachedZone (offsets remembered per UTC hour)', () => {
     expect(new HourlyCachedZone('Europe/Berlin').isValid).toBe(true);
     expect(new HourlyCachedZone('Not/AZone').isValid).toBe(false);
     expect(new HourlyCachedZone('Not/AZone').offset(Date.UTC(2026, 0, 1))).toBeNaN();
+  });
+});
+
+describe('wallClockMinute (the zone clock to the minute, without a luxon DateTime)', () => {
+  const luxon = (ms: number, zone: string) => DateTime.fromMillis(ms, { zone }).toFormat('yyyy-MM-dd HH:mm');
+
+  it("reads as luxon's yyyy-MM-dd HH:mm around every transition of 2014–2030", () => {
+    for (const name of ZONES) {
+      for (const edge of transitions(IANAZone.create(name), Date.UTC(2014, 0, 1), Date.UTC(2030, 0, 1))) {
+        for (const delta of [-HOUR, -MINUTE, -1, 0, 1, MINUTE, HOUR]) {
+          const at = new Date(edge + delta);
+          expect(wallClockMinute(at, name), `${name} ${at.toISOString()}`).toBe(luxon(edge + delta, name));
+        }
+      }
+    }
+  });
+
+  it("reads as luxon's for any instant of 1973–2100", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ZONES), fc.integer({ min: Date.UTC(1973, 0, 1), max: Date.UTC(2100, 0, 1) }), (name, ts) => {
+        expect(wallClockMinute(new Date(ts), name)).toBe(luxon(ts, name));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('is undefined for a zone name luxon does not know, or an invalid date', () => {
+    expect(wallClockMinute(new Date(Date.UTC(2026, 0, 1)), 'Not/AZone')).toBeUndefined();
+    expect(wallClockMinute(new Date('nonsense'), 'Europe/Berlin')).toBeUndefined();
+    expect(wallClockMinute(new Date(Date.UTC(2026, 6, 1, 8, 30, 59)), 'Europe/Berlin')).toBe('2026-07-01 10:30');
   });
 });

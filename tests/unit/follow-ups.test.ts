@@ -48,6 +48,8 @@ describe('templates', () => {
     expect(mail.text).toContain('From: 2026-12-01 10:00 (Europe/Berlin)');
     expect(renderGuestEmail('BOOKING_CHECKED_IN', berlin, 'Grace').text).toContain('until 2026-12-01 12:00 (Europe/Berlin)');
     expect(renderNotification('BOOKING_CONFIRMED', event).body).toContain('2026-12-01 09:00 UTC – 2026-12-01 11:00 UTC');
+    // A zone name the time library does not know (a workspace's stored zone is validated, an old event's may not be).
+    expect(renderNotification('BOOKING_CONFIRMED', { ...event, workspaceTimezone: 'Not/AZone' }).body).toContain('2026-12-01 09:00 UTC – 2026-12-01 11:00 UTC');
   });
 
   it('escapes every user-supplied value in the HTML part, not in the text part', () => {
