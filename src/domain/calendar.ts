@@ -92,16 +92,22 @@ export function toLocal(d: Date, tz: string): DateTime {
 }
 
 /**
- * `2026-12-01 10:00`: the instant's date and time to the minute on the zone's clock, or undefined for a zone name
- * luxon does not know. From the zone's offset (cached by the hour, above) rather than a luxon DateTime: the emails
- * of one command tell a time seven times, and parsing and formatting through luxon was a measured share of the
- * worker's CPU (docs/performance-log.md).
+ * The instant on the zone's clock, as a Date whose UTC fields (year … millisecond) are the local ones: luxon's own
+ * arithmetic (the UTC instant plus the zone's offset, cached by the hour above), without building a DateTime. Undefined
+ * for a zone name luxon does not know, or an invalid date. Luxon parsing and formatting was a measured share of the
+ * worker's CPU: the emails tell a time seven times per command (docs/performance-log.md).
  */
-export function wallClockMinute(d: Date, tz: string): string | undefined {
+export function wallClock(d: Date, tz: string): Date | undefined {
   const zone = zoneOf(tz);
   const ms = d.getTime();
   if (!zone.isValid || Number.isNaN(ms)) return undefined;
-  return new Date(ms + zone.offset(ms) * 60_000).toISOString().slice(0, 16).replace('T', ' ');
+  // As luxon's tsToObj writes it (`offset * 60 * 1000`), so a fractional LMT offset rounds the same way.
+  return new Date(ms + zone.offset(ms) * 60 * 1000);
+}
+
+/** `2026-12-01 10:00`: the instant's date and time to the minute on the zone's clock (see {@link wallClock}). */
+export function wallClockMinute(d: Date, tz: string): string | undefined {
+  return wallClock(d, tz)?.toISOString().slice(0, 16).replace('T', ' ');
 }
 
 /**

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DateTime, IANAZone } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import { HourlyCachedZone, wallClockMinute } from '../../src/domain/calendar.js';
+import { HourlyCachedZone, wallClock, wallClockMinute } from '../../src/domain/calendar.js';
 
 // DST at or near midnight (Santiago, Havana), half-hour DST (Lord Howe), odd offsets (Kathmandu, Chatham), a zone
 // that changed its standard offset (Pyongyang 2015/2018), and zones without DST.
@@ -82,7 +82,21 @@ describe('wallClockMinute (the zone clock to the minute, without a luxon DateTim
     );
   });
 
+  it("has luxon's local fields, to the millisecond, for any instant of 1880–2100 (LMT offsets included)", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ZONES), fc.integer({ min: Date.UTC(1880, 0, 1), max: Date.UTC(2100, 0, 1) }), (name, ts) => {
+        const l = DateTime.fromMillis(ts, { zone: name });
+        const w = wallClock(new Date(ts), name)!;
+        expect([w.getUTCFullYear(), w.getUTCMonth() + 1, w.getUTCDate(), w.getUTCHours(), w.getUTCMinutes(), w.getUTCSeconds(), w.getUTCMilliseconds()]).toEqual([
+          l.year, l.month, l.day, l.hour, l.minute, l.second, l.millisecond,
+        ]);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('is undefined for a zone name luxon does not know, or an invalid date', () => {
+    expect(wallClock(new Date(Date.UTC(2026, 0, 1)), 'Not/AZone')).toBeUndefined();
     expect(wallClockMinute(new Date(Date.UTC(2026, 0, 1)), 'Not/AZone')).toBeUndefined();
     expect(wallClockMinute(new Date('nonsense'), 'Europe/Berlin')).toBeUndefined();
     expect(wallClockMinute(new Date(Date.UTC(2026, 6, 1, 8, 30, 59)), 'Europe/Berlin')).toBe('2026-07-01 10:30');
