@@ -105,9 +105,13 @@ export function wallClock(d: Date, tz: string): Date | undefined {
   return new Date(ms + zone.offset(ms) * 60 * 1000);
 }
 
+/** `2026-12-01 10:00`: a Date's UTC date and time to the minute. */
+export const utcMinute = (d: Date): string => d.toISOString().slice(0, 16).replace('T', ' ');
+
 /** `2026-12-01 10:00`: the instant's date and time to the minute on the zone's clock (see {@link wallClock}). */
 export function wallClockMinute(d: Date, tz: string): string | undefined {
-  return wallClock(d, tz)?.toISOString().slice(0, 16).replace('T', ' ');
+  const local = wallClock(d, tz);
+  return local && utcMinute(local);
 }
 
 /**

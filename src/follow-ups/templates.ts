@@ -1,4 +1,4 @@
-import { wallClockMinute } from '../domain/calendar.js';
+import { utcMinute, wallClockMinute } from '../domain/calendar.js';
 import type { BookingEventPayload, BookingEventType } from '../jobs/catalogue.js';
 
 /**
@@ -29,7 +29,7 @@ export function formatInstant(iso: string, zone?: string): string {
   const instant = new Date(iso);
   const local = zone ? wallClockMinute(instant, zone) : undefined;
   if (local !== undefined) return `${local} (${zone})`;
-  return `${instant.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${utcMinute(instant)} UTC`;
 }
 
 const at = (e: BookingEventPayload, iso: string) => formatInstant(iso, e.workspaceTimezone);
