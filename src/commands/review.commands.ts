@@ -1,5 +1,6 @@
 import { BookingReviewSchema } from '../db/entities/index.js';
 import { DomainError } from '../domain/errors.js';
+import { assertMayReview } from '../domain/reviews.js';
 import type { CommandName } from '../jobs/catalogue.js';
 import type { CommandHandler } from './booking.commands.js';
 
@@ -10,8 +11,7 @@ import type { CommandHandler } from './booking.commands.js';
  */
 const create: CommandHandler<'review.create'> = async (ctx, p) => {
   const booking = await ctx.lockBooking(p.bookingId);
-  // Staff can see every booking but review none of theirs: a review is the guest's own word.
-  if (booking.userId !== p.actor.id) throw new DomainError('forbidden', 'Only the member who made a booking may review it');
+  assertMayReview(booking, p.actor.id);
   if (booking.status !== 'completed')
     throw new DomainError('invalid_transition', `Only completed bookings can be reviewed; this one is ${booking.status}`, {
       from: booking.status,

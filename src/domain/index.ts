@@ -4,3 +4,4 @@ export * from './booking-state.js';
 export * from './pricing.js';
 export * from './time-rules.js';
 export * from './promo.js';
+export * from './reviews.js';

@@ -11,8 +11,8 @@ import { recordSummary } from './helpers/summary.js';
  * member B, staff, admin) × owner of the resource the route names (member A, or staff), the outcome is exactly what
  * the contract (DESIGN.md, README) says. A route without an expectation here fails the test, so new routes must be
  * classified. Outcomes: `ok` (2xx, and for a command a job not refused as forbidden/not_found), `sees` / `hidden`
- * (a list that does / does not show the owner's resource), 401, 403, 404, or `job:forbidden` (accepted, then
- * refused by the worker, as a staff review of someone else's booking is).
+ * (a list that does / does not show the owner's resource), 401, 403, 404, or `job:forbidden` / `job:not_found`
+ * (accepted, then refused by the worker: no route expects it, every refusal the API can know of comes before the 202).
  */
 
 type Outcome = 'ok' | 'sees' | 'hidden' | 401 | 403 | 404 | 'job:forbidden' | 'job:not_found' | `status ${number}`;
@@ -30,8 +30,8 @@ const rule = {
   ownerOrStaffNamed: (u: TestUser, o: TestUser): Outcome => (u.id === o.id || isStaff(u) ? 'ok' : 403),
   /** Own only: nobody else, whatever the role (404). */
   ownerOnly: (u: TestUser, o: TestUser): Outcome => (u.id === o.id ? 'ok' : 404),
-  /** Reviews: the owner; another member 404; staff and admin are accepted by the API and refused by the worker. */
-  reviewer: (u: TestUser, o: TestUser): Outcome => (u.id === o.id ? 'ok' : isStaff(u) ? 'job:forbidden' : 404),
+  /** Reviews: the owner; another member 404 (the booking is hidden); staff and admin see it but may not review it (403). */
+  reviewer: (u: TestUser, o: TestUser): Outcome => (u.id === o.id ? 'ok' : isStaff(u) ? 403 : 404),
   listOwnerOrStaff: (u: TestUser, o: TestUser): Outcome => (u.id === o.id || isStaff(u) ? 'sees' : 'hidden'),
   listOwnerOnly: (u: TestUser, o: TestUser): Outcome => (u.id === o.id ? 'sees' : 'hidden'),
 };

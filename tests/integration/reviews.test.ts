@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toRefusal } from '../../src/commands/run-command.js';
 import { BookingReviewSchema } from '../../src/db/entities/index.js';
 import { runSweep } from '../../src/maintenance/sweeps.js';
-import { act, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
+import { act, admin, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack, type TestUser } from '../helpers/stack.js';
 
 let stack: Stack;
@@ -108,10 +108,23 @@ describe('reviews: POST /booking/reviews is a command', () => {
     expect(await em().count(BookingReviewSchema, { bookingId })).toBe(0);
   });
 
-  it("only the owner reviews: another member gets 404, staff's job fails forbidden", async () => {
+  it('only the owner reviews: another member gets 404, staff and admin 403 (nothing enqueued)', async () => {
     const bookingId = await completedBooking();
     expect((await review(makeUser('member'), { bookingId, rating: 1 })).status).toBe(404);
-    expect((await review(staff, { bookingId, rating: 1 })).body).toMatchObject({ state: 'failed', error: { code: 'forbidden' } });
+    const allJobs = () => stack.queues.commands.getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+    const jobsBefore = await allJobs();
+    for (const who of [staff, admin]) {
+      const res = await review(who, { bookingId, rating: 1 });
+      expect(res.status).toBe(403);
+      expect(res.body.error).toMatchObject({ code: 'forbidden', message: 'Only the member who made a booking may review it' });
+    }
+    expect(await allJobs()).toBe(jobsBefore);
+    // And in the worker too: a review job naming another's booking (queued before the API refused such requests,
+    // or by anything but the API) fails forbidden.
+    const job = await stack.queues.commands.add('review.create', {
+      reviewId: crypto.randomUUID(), bookingId, rating: 1, comment: null, actor: { id: staff.id, role: 'staff' }, requestedAt: new Date().toISOString(),
+    });
+    expect(await waitForJob(stack, staff, job.id!)).toMatchObject({ state: 'failed', error: { code: 'forbidden' } });
     expect(await em().count(BookingReviewSchema, { bookingId })).toBe(0);
   });
 

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import { BookingReviewSchema, BookingSchema, SpaceSchema, type BookingReview } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
+import { assertMayReview } from '../../domain/reviews.js';
 import * as C from '../cart.schemas.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
@@ -14,7 +15,7 @@ const base = '/booking/reviews';
 
 const createReview = createRoute({
   method: 'post', path: base, tags, summary: 'Review one of your completed bookings (enqueues review.create)',
-  description: 'One review per booking. The job fails `invalid_transition` unless the booking is completed, `already_reviewed` for a second one.',
+  description: 'One review per booking, by its owner (staff and admin: 403). The job fails `invalid_transition` unless the booking is completed, `already_reviewed` for a second one.',
   request: { headers: S.CommandHeaders, body: { content: { 'application/json': { schema: C.ReviewInput } }, required: true } },
   responses: S.commandResponses,
 });
@@ -43,7 +44,9 @@ export function reviewRoutes(deps: AppDeps) {
     const user = c.get('user');
     const input = c.req.valid('json');
     const booking = await em().findOne(BookingSchema, { id: input.bookingId, deletedAt: null });
+    // Another member's booking is unknown to a member (404, as its detail is); staff see it, but may not review it.
     if (!booking || (!isStaffRole(user.role) && booking.userId !== user.id)) throw new DomainError('not_found', `Booking ${input.bookingId} not found`);
+    assertMayReview(booking, user.id);
     const identity = commandIdentity(c);
     const reviewId = identity.newId;
     const fields = { reviewId, bookingId: booking.id, rating: input.rating, comment: input.comment ?? null };
