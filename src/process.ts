@@ -38,14 +38,17 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
     if (pending) logger.warn({ pending }, 'migrations are pending: run `npm run migrate` (readiness reports not ready until then)');
     const closers: Closer[] = [];
 
+    // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port). Bound before
+    // anything consumes a job, so a port in use fails the start (startOrExit says which) with no job taken; closed
+    // last, so the probes answer until the end.
+    const health =
+      config.health.port !== undefined && (roles.includes('worker') || roles.includes('scheduler'))
+        ? await startHealthServer(config, orm, logger, { scheduler: roles.includes('scheduler') })
+        : undefined;
     if (roles.includes('web')) closers.push(...(await startWeb(config, orm, logger)));
     if (roles.includes('worker')) closers.push(...startWorkers(config, orm, logger));
     if (roles.includes('scheduler')) closers.push(...(await startScheduler(config, orm, logger)));
-    // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port), until the end.
-    if (config.health.port !== undefined && (roles.includes('worker') || roles.includes('scheduler'))) {
-      const health = await startHealthServer(config, orm, logger, { scheduler: roles.includes('scheduler') });
-      closers.push({ name: 'health-http', close: health.close });
-    }
+    if (health) closers.push({ name: 'health-http', close: health.close });
     closers.push({ name: 'orm', close: () => orm.close() });
 
     installShutdown(closers, logger, config.shutdownTimeoutMs);

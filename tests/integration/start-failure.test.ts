@@ -4,7 +4,9 @@ import { adminQuery, createTestDatabase, dbUrl, withDb } from '../helpers/db.js'
 import { spawnEntrypoint } from '../helpers/entrypoints.js';
 import { admin, hourlySlot } from '../helpers/factories.js';
 import { until } from '../helpers/follow-ups.js';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { deleteKeysUnder, REDIS_URL, tokenFor } from '../helpers/stack.js';
 
 /**
@@ -87,6 +89,24 @@ describe('a process that cannot start', () => {
     const run = await start('src/web.ts', { PORT: String(port) });
     expect(run.code).toBe(1);
     expect(run.fatal?.msg).toBe(`Cannot listen on 127.0.0.1:${port}: the port is in use (PORT)`);
+  });
+
+  it('names HEALTH_PORT when its port is taken, before the worker takes a job', async () => {
+    const { port } = (await listening()).address() as net.AddressInfo;
+    const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+    const queue = new Queue(QUEUE_NAMES.commands, { connection: redis, prefix: PREFIX });
+    try {
+      const job = await queue.add('booking.create', { waiting: 'for a worker' });
+      const run = await start('workers/worker.ts', { HEALTH_PORT: String(port) });
+      expect(run.code).toBe(1);
+      expect(run.fatal?.msg).toBe(`Cannot listen on 127.0.0.1:${port}: the port is in use (HEALTH_PORT)`);
+      expect(run.lines.filter((l) => l.msg === 'worker started')).toEqual([]);
+      expect(await job.getState()).toBe('waiting');
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+      redis.disconnect();
+    }
   });
 
   it('lists every bad variable of the environment on stderr, without a stack trace', async () => {
