@@ -9,6 +9,8 @@ import type { Logger } from '../logger.js';
 /** A rendered email, ready for a transport. */
 export interface EmailMessage {
   to: string;
+  /** The recipient's name, for the To header's display name (`Ada Lovelace <ada@example.test>`). */
+  toName?: string;
   subject: string;
   text: string;
   html: string;
@@ -49,7 +51,7 @@ export function createEmailChannel(config: Pick<AppConfig, 'followUps'>, logger:
   const log = logger.child({ part: 'email' });
   const compose = (m: EmailMessage) => ({
     from,
-    to: m.to,
+    to: m.toName?.trim() ? { name: oneLine(m.toName), address: m.to } : m.to,
     subject: oneLine(m.subject),
     text: m.text,
     html: m.html,

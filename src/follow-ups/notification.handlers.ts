@@ -328,7 +328,7 @@ async function sendClaimed(deps: NotificationDeps, data: NotificationJobData<'em
   const content = guest ? renderGuestEmail(eventType, payload, guest.name) : renderEmail(eventType, payload);
   let messageId: string;
   try {
-    ({ messageId } = await deps.mailer.send({ to, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }, log));
+    ({ messageId } = await deps.mailer.send({ to, toName: guest ? guest.name : payload.userName, ...content, headers: { 'X-Event-Id': outboxId, 'X-Event-Type': eventType } }, log));
   } catch (e) {
     await connection
       .execute(`update "email_sends" set "status" = 'failed', "last_error" = ? where "id" = ? and "status" = 'sending'`, [String((e as Error)?.message ?? e).slice(0, 2000), claim.id], 'run')

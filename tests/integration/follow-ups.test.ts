@@ -452,6 +452,8 @@ describe('fan-out: one statement per event, endpoints read fresh', () => {
       expect(claims).toBe(1);
       // Both emails were sent by the handler itself; only the webhook delivery is a job of its own.
       expect(mail.sentFor(outboxId).map((m) => m.to)).toEqual([host.email, pat!.email]);
+      // Each addressed by name: the member by the name of their token, the guest by the name the member gave.
+      expect(mail.sentFor(outboxId).map((m) => m.toName)).toEqual([host.name, `O'Brien "Pat" \\ ?`]);
       expect(await em().count(EmailSendSchema, { outboxId, status: 'sent' })).toBe(2);
       expect(bulks).toHaveLength(1);
       expect(bulks[0]!.map((j) => j.opts.jobId)).toEqual([notificationJobId.webhook(outboxId, endpoint.id)]);

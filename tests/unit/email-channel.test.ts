@@ -8,6 +8,7 @@ import { createEmailChannel } from '../../src/follow-ups/email.js';
 
 const message = {
   to: 'ada@example.test',
+  toName: 'Ada Lovelace',
   subject: 'Booking confirmed:\nRoom 1',
   text: 'Hello Ada,\n\nYour booking is confirmed.',
   html: '<p>Hello Ada,</p><p>Your booking is confirmed.</p>',
@@ -84,7 +85,7 @@ describe('email channel', () => {
       subject: 'Booking confirmed: Room 1',
       text: message.text,
       html: message.html,
-      to: [expect.objectContaining({ address: 'ada@example.test' })],
+      to: [{ address: 'ada@example.test', name: 'Ada Lovelace' }],
       from: expect.objectContaining({ address: 'hub@example.test' }),
     });
   });
@@ -124,11 +125,33 @@ describe('email channel', () => {
     const [m] = sink.messages;
     expect(m!.from).toContain('hub@example.test');
     expect(m!.to).toEqual([expect.stringContaining('ada@example.test')]);
+    expect(m!.data).toMatch(/^To: Ada Lovelace <ada@example\.test>$/m);
     expect(m!.data).toMatch(/^Subject: Booking confirmed: Room 1$/m);
     expect(m!.data).toMatch(/^X-Event-Id: 4b5e8f6a-4f1e-4b8a-9f57-6c0f1f7d2a10$/im);
     expect(m!.data).toContain('multipart/alternative');
     expect(m!.data).toContain('text/plain');
     expect(m!.data).toContain('text/html');
+  });
+
+  it("addresses the recipient by name, on one line and encoded when it is not ASCII; the bare address without one", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const channel = createEmailChannel(loadConfig({ EMAIL_FROM: 'Hub <hub@example.test>' }), logger);
+    await channel.send({ ...message, toName: 'Zoë\nO"Brien, guest' });
+    await channel.send({ ...message, toName: '  ' });
+    await channel.send({ ...message, toName: undefined });
+    channel.close();
+    const sent = lines.map((l) => (JSON.parse(l) as { email: { to: unknown } }).email.to);
+    expect(sent).toEqual([[{ address: 'ada@example.test', name: 'Zoë O"Brien, guest' }], [{ address: 'ada@example.test', name: '' }], [{ address: 'ada@example.test', name: '' }]]);
+
+    const sink = await startSmtpSink();
+    sinks.push(sink);
+    const smtp = createEmailChannel(loadConfig({ SMTP_URL: `smtp://127.0.0.1:${sink.port}?ignoreTLS=true`, EMAIL_FROM: 'Hub <hub@example.test>' }), pino({ level: 'silent' }));
+    await smtp.send({ ...message, toName: 'Zoë O"Brien, guest' });
+    smtp.close();
+    const to = sink.messages[0]!.data.match(/^To: (.*)$/m)?.[1];
+    expect(to).toMatch(/^=\?UTF-8\?.+\?= <ada@example\.test>$/);
+    expect(sink.messages[0]!.to).toEqual([expect.stringContaining('<ada@example.test>')]);
   });
 
   it('refuses an SMTP_URL that is not smtp:// or smtps://', () => {
