@@ -101,13 +101,19 @@ const HGET_MANY = `local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
 return out`;
 
-/** The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/batch.ts). */
-const jobDataBatcher = onePer(
-  (redis: AppDeps['redis']) =>
-    new Batcher<string, string | null>(async (keys) =>
-      keys.length === 1 ? [await redis.hget(keys[0]!, 'data')] : ((await redis.eval(HGET_MANY, keys.length, ...keys, 'data')) as (string | null)[]),
-    ),
-);
+type WithHgetMany = AppDeps['redis'] & { hgetMany(numberOfKeys: number, ...keysThenField: string[]): Promise<(string | null)[]> };
+
+/**
+ * The `data` field of BullMQ job hashes read in the same event-loop turn, in one command (src/batch.ts). The script
+ * is a defined command: ioredis sends it by its SHA1 (EVALSHA), and its text only when Redis does not know it yet.
+ */
+const jobDataBatcher = onePer((redis: AppDeps['redis']) => {
+  const client = redis as WithHgetMany;
+  if (typeof client.hgetMany !== 'function') client.defineCommand('hgetMany', { lua: HGET_MANY });
+  return new Batcher<string, string | null>(async (keys) =>
+    keys.length === 1 ? [await client.hget(keys[0]!, 'data')] : client.hgetMany(keys.length, ...keys, 'data'),
+  );
+});
 const jobData = (redis: AppDeps['redis'], key: string) => jobDataBatcher(redis).load(key);
 
 /**

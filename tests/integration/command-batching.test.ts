@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queuedFingerprint } from '../../src/api/job-status.js';
 import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
@@ -106,6 +107,37 @@ describe('requests served in one event-loop turn', () => {
     expect(answers[0]!.body.jobId).toBe(first.body.id);
     expect(answers[2]!.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
     expect(await allJobs()).toBe(before);
+  });
+});
+
+describe('what BullMQ holds under the job ids of one turn', () => {
+  it('is read in one script call sent by its SHA1 (EVALSHA), each id answered its own', async () => {
+    const ids = [`idem-a-${randomUUID()}`, `idem-b-${randomUUID()}`, `idem-none-${randomUUID()}`];
+    // Job hashes as a keyed add leaves them (a paused queue keeps the worker off them).
+    await stack.queues.commands.pause();
+    try {
+      await stack.queues.commands.add('booking.create', { fingerprint: 'fa' } as never, { jobId: ids[0] });
+      await stack.queues.commands.add('booking.create', { fingerprint: null } as never, { jobId: ids[1] });
+      const sent: string[] = [];
+      const original = stack.redis.sendCommand;
+      stack.redis.sendCommand = function (this: unknown, command: { name: string }) {
+        sent.push(command.name);
+        return original.apply(this, arguments as never);
+      } as never;
+      try {
+        const lookUp = () => Promise.all(ids.map((id) => queuedFingerprint(stack, id)));
+        // The first call may meet a Redis that does not know the script yet (NOSCRIPT: ioredis then sends its text).
+        expect(await lookUp()).toEqual([{ fingerprint: 'fa' }, { fingerprint: null }, undefined]);
+        sent.length = 0;
+        expect(await lookUp()).toEqual([{ fingerprint: 'fa' }, { fingerprint: null }, undefined]);
+        expect(sent).toEqual(['evalsha']);
+      } finally {
+        stack.redis.sendCommand = original;
+      }
+    } finally {
+      await Promise.all(ids.map((id) => stack.queues.commands.remove(id)));
+      await stack.queues.commands.resume();
+    }
   });
 });
 
