@@ -28,6 +28,8 @@ export interface OpenLoopResult {
   achievedRate: number;
   /** With a watch: each completed job's id, when its request was sent and when its completion was seen (epoch ms). */
   jobs: WatchedJob[];
+  /** Without a watch: when each answered request was sent (epoch ms), in the order of `completed`. */
+  answeredAtMs: number[];
 }
 
 export interface WatchedJob {
@@ -122,6 +124,7 @@ export async function openLoop(opts: {
   const failures: string[] = [];
   const roundTrips: number[] = [];
   const answered: number[] = []; // without a watch
+  const answeredAt: number[] = [];
   let waitTimeouts = 0;
   const inflight = new Set<Promise<void>>();
 
@@ -151,7 +154,7 @@ export async function openLoop(opts: {
             const doneAt = performance.now();
             const text = Buffer.concat(chunks).toString();
             if (!opts.watch) {
-              if (res.statusCode === 200) answered.push(doneAt - rec.at);
+              if (res.statusCode === 200) answered.push(doneAt - rec.at), answeredAt.push(performance.timeOrigin + rec.at);
               else failures.push(`${res.statusCode} ${text.slice(0, 200)}`);
               return resolve();
             }
@@ -194,7 +197,7 @@ export async function openLoop(opts: {
   await Promise.all(inflight);
   agent.destroy();
   const watch = opts.watch;
-  if (!watch) return { sent: i, completed: answered, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs: [] };
+  if (!watch) return { sent: i, completed: answered, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs: [], answeredAtMs: answeredAt };
 
   const withJob = sent.filter((s) => s.jobId);
   await waitUntil(
@@ -216,7 +219,7 @@ export async function openLoop(opts: {
     else if (watch.failed.has(s.jobId!)) failures.push(`job ${s.jobId} failed: ${watch.failed.get(s.jobId!)}`);
     watch.forget(s.jobId!);
   }
-  return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs };
+  return { sent: i, completed, waitRoundTrip: roundTrips, waitTimeouts, failures, achievedRate, jobs, answeredAtMs: [] };
 }
 
 /** Where a command's time went, per stage, from its job's own timestamps (one clock: every process is on this machine). */

@@ -44,6 +44,7 @@ import {
 import { assertNoFailures, CompletionWatch, jobKey, LoadClient, stagesOf, writeOut, summarize, type LatencySummary, type OpenLoopRequest, type OpenLoopResult, type Stages } from './open-loop.js';
 import { B5_QUEUE } from './baseline-queues.js';
 import { RedisStalls, type Stalls } from './redis-stalls.js';
+import { burstEffect, KernelMonitorBursts, type BurstEffect } from './kernel-bursts.js';
 import { BENCH_JWT_SECRET, createBenchEnv, createBody, daysAhead, seed, serverVersions, Slots, type BenchEnv } from './setup.js';
 import { fmt, num, percentile, ratio, renderTable, stat, type Row, type Stat } from './table.js';
 
@@ -426,17 +427,27 @@ async function main() {
     // And the cache's hit ratio over each measured run of ours (its keyspace's cache_requests_total on the API).
     const lightHits: Record<'f4' | 'f4list', number[]> = { f4: [], f4list: [] };
     const keyspaceOf = { f4: 'booking', f4list: 'bookings' } as const;
+    // The kernel's memory monitor over each measured run of all four (bench/kernel-bursts.ts): which requests were in
+    // flight while it held a core.
+    const kernel = KernelMonitorBursts.find();
+    const bursts: Record<'b3' | 'b6' | 'f4' | 'f4list', BurstEffect[]> = { b3: [], b6: [], f4: [], f4list: [] };
+    const withBursts = (k: keyof typeof bursts, run: () => Promise<OpenLoopResult>) => async () => {
+      if (!kernel) return run();
+      const { result, bursts: seen } = await kernel.around(run);
+      bursts[k].push(burstEffect(result.completed, result.answeredAtMs, seen, P.steadyMs));
+      return result;
+    };
     const watched = (k: keyof typeof stalls, run: () => Promise<OpenLoopResult>) => async () => {
       const ours = k === 'b6' ? undefined : k;
       const before = ours && (await cacheCounters(api.base));
-      const { result, stalls: s } = redisStalls ? await redisStalls.around(run) : { result: await run(), stalls: undefined };
+      const { result, stalls: s } = redisStalls ? await redisStalls.around(withBursts(k, run)) : { result: await withBursts(k, run)(), stalls: undefined };
       if (s) stalls[k].push(s);
       if (ours && before) lightHits[ours].push(hitRatio(before, await cacheCounters(api.base), keyspaceOf[ours]));
       return result;
     };
     // The monitor's threshold is put back on a failed run too: the Redis may be shared.
     const lightRaw = await interleaved<'b3' | 'b6' | 'f4' | 'f4list', OpenLoopResult>({
-      b3: { run: () => b3steady(P.steadyMs), warm: () => b3steady(P.warmSteadyMs) },
+      b3: { run: withBursts('b3', () => b3steady(P.steadyMs)), warm: () => b3steady(P.warmSteadyMs) },
       b6: { run: watched('b6', () => b6steady(P.steadyMs)), warm: () => b6steady(P.warmSteadyMs) },
       f4: { run: watched('f4', () => f4steady(P.steadyMs)), warm: () => f4steady(P.warmSteadyMs) },
       f4list: { run: watched('f4list', () => f4listSteady(P.steadyMs)), warm: () => f4listSteady(P.warmSteadyMs) },
@@ -572,6 +583,14 @@ async function main() {
       ours.length && redisStalls
         ? `; Redis itself took ≥ ${redisStalls.thresholdMs} ms over one command (its latency monitor) in ${stallStat(ours)}; during B6's runs in ${stallStat(b6runs)}`
         : '';
+    // The kernel's memory monitor holding a core delays whatever is in flight then: the tail it makes, and the p99 without it.
+    const burstStat = (xs: BurstEffect[], k: keyof BurstEffect, unit: string, digits: number) => fmt(stat(xs.map((x) => x[k])), unit, digits);
+    const burstNote = (ours: BurstEffect[]) =>
+      ours.length
+        ? `; the kernel's DAMON thread (kdamond) was on a CPU ${burstStat(ours, 'perSecond', '×/s', 1)}, ${burstStat(ours, 'medianCpuMs', 'ms', 1)} each (median): ` +
+          `${burstStat(ours, 'tailShare', '%', 0)} of the requests slower than the p99 were in flight during one (${burstStat(ours, 'inFlightShare', '%', 1)} of all); ` +
+          `p99 of the others ${burstStat(ours, 'p99Outside', 'ms', 1)} (B3 ${burstStat(bursts.b3, 'p99Outside', 'ms', 1)}, B6 ${burstStat(bursts.b6, 'p99Outside', 'ms', 1)})`
+        : '';
     for (const t of targets) {
       const tag = t.label ? ` (${t.label})` : '';
       for (const [kind, what] of [['detail', `GET /booking/bookings/:id over ${readSet.length} bookings`], ['list', `GET /booking/bookings, first page, ${users.length} members`]] as const) {
@@ -597,7 +616,8 @@ async function main() {
           note:
             `${check(l.p99.median < 5, 'p99 < 5 ms')}; open loop (requests leave on schedule), the same reads, ${light4.samples} per run; send → last byte by performance.now() in the load client (a process of its own); B6 at ${readRate}/s ${p50p99(l6)}` +
             hitNote4(lightHits[lightKey]) +
-            stallNote(stalls[lightKey], stalls.b6),
+            stallNote(stalls[lightKey], stalls.b6) +
+            burstNote(bursts[lightKey]),
         });
         if (kind !== 'detail' || !mixed) continue;
         const [alone, withWrites] = [lat(mixed.alone.map((r) => r.reads)), lat(mixed.writes.map((r) => r.reads))];
