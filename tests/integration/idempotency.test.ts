@@ -271,6 +271,51 @@ describe('Idempotency-Key on commands that remove what they name', () => {
   });
 });
 
+describe('Idempotency-Key on commands whose booking changed or went since', () => {
+  it('a PATCH, a cancel and a confirm replayed with their keys after a DELETE answer their jobs, not 404', async () => {
+    const staff = makeUser('staff');
+    const created = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(76) } });
+    const bookingId = created.body.result.bookingId as string;
+    const path = `/api/v1/booking/bookings/${bookingId}`;
+    const keyed = (method: string, url: string, key: string, as = member, body?: object, wait = 10) =>
+      stack.request(method, url, { as, headers: { 'idempotency-key': key }, wait, ...(body ? { body } : {}) });
+    const patched = await keyed('PATCH', path, 'key-patch', member, { notes: 'by the window' });
+    const confirmed = await keyed('POST', `${path}/confirm`, 'key-confirm', staff);
+    const cancelled = await keyed('POST', `${path}/cancel`, 'key-cancel', member, { reason: 'plans changed' });
+    for (const done of [patched, confirmed, cancelled]) expect(done.body.state).toBe('completed');
+    expect((await stack.request('DELETE', path, { as: member, wait: 10 })).body.state).toBe('completed');
+
+    const replays = [
+      [await keyed('PATCH', path, 'key-patch', member, { notes: 'by the window' }), patched],
+      [await keyed('POST', `${path}/confirm`, 'key-confirm', staff), confirmed],
+      [await keyed('POST', `/api/v1/booking/bookings/${bookingId.toUpperCase()}/cancel`, 'key-cancel', member, { reason: 'plans changed' }), cancelled],
+    ] as const;
+    for (const [replay, first] of replays) {
+      expect(replay.status).toBe(200);
+      expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    }
+    // Another body under a used key is 422, not the 404 the gone booking would give; without a key it is 404.
+    expect((await keyed('POST', `${path}/cancel`, 'key-cancel', member, { reason: 'other' })).body.error.code).toBe('idempotency_key_reused');
+    expect((await stack.request('POST', `${path}/cancel`, { as: member, body: { reason: 'plans changed' } })).status).toBe(404);
+    expect((await keyed('PATCH', path, 'key-new', member, { notes: 'by the window' })).status).toBe(404);
+  });
+
+  it('a cart add-item replayed with its key after its space was deactivated answers its job, not 409', async () => {
+    const shopper = makeUser('member');
+    const closing = (await seedSpace(stack)).space.id;
+    const body = { spaceId: closing, bookingType: 'hourly', ...hourlySlot(78) };
+    const add = () => stack.request('POST', '/api/v1/booking/cart/add-item', { as: shopper, body, headers: { 'idempotency-key': 'key-add' }, wait: 10 });
+    const first = await add();
+    expect(first.body.state).toBe('completed');
+    await em().nativeUpdate(SpaceSchema, { id: closing }, { active: false });
+    const replay = await add();
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
+    const fresh = await stack.request('POST', '/api/v1/booking/cart/add-item', { as: shopper, body });
+    expect(fresh.body.error.code).toBe('space_inactive');
+  });
+});
+
 describe('Prefer: wait and job status', () => {
   it('without Prefer the answer is 202 and the job can be polled to completion', async () => {
     const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(60) } });

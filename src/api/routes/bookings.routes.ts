@@ -74,6 +74,18 @@ export function bookingRoutes(deps: AppDeps) {
     return booking;
   }
 
+  /**
+   * What a command on booking `id` acts on: the booking as the caller may see it (visibleBooking), unless the
+   * request's Idempotency-Key already holds a command. A replay answers its job even where the booking has changed
+   * or gone since (a cancel retried after a DELETE): its checks ran when it was accepted. `id` is the path's, which
+   * its schema lower-cases as Postgres writes uuids (the first request's fingerprint).
+   */
+  async function commandTarget(c: Context<AppEnv>, id: string) {
+    const { identity, prior } = await identityAndPrior(c, deps);
+    const booking = prior ? undefined : await visibleBooking(c, id);
+    return { identity, prior, bookingId: booking?.id ?? id, booking };
+  }
+
   async function spaceAndZone(spaceId: string) {
     const space = await findBookableSpace(deps.orm, spaceId);
     return { space, timezone: space.timezone };
@@ -161,30 +173,29 @@ export function bookingRoutes(deps: AppDeps) {
   });
 
   app.openapi(updateBooking, async (c) => {
-    const booking = await visibleBooking(c, c.req.valid('param').id);
+    const { identity, prior, bookingId, booking } = await commandTarget(c, c.req.valid('param').id);
     const input = c.req.valid('json');
-    const { space, timezone } = await spaceAndZone(booking.spaceId);
-    if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity, await em().count(GuestSchema, { bookingId: booking.id }));
-    if (input.startsAt !== undefined || input.endsAt !== undefined) {
-      const startsAt = new Date(input.startsAt ?? booking.startsAt);
-      const endsAt = new Date(input.endsAt ?? booking.endsAt);
-      validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone, now: new Date(), startKept: input.startsAt === undefined });
+    if (booking) {
+      const { space, timezone } = await spaceAndZone(booking.spaceId);
+      if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity, await em().count(GuestSchema, { bookingId }));
+      if (input.startsAt !== undefined || input.endsAt !== undefined) {
+        const startsAt = new Date(input.startsAt ?? booking.startsAt);
+        const endsAt = new Date(input.endsAt ?? booking.endsAt);
+        validateBookingWindow({ bookingType: booking.bookingType, startsAt, endsAt, timezone, now: new Date(), startKept: input.startsAt === undefined });
+      }
     }
-    return (await submitCommand(c, deps, 'booking.update', { ...input, bookingId: booking.id }, undefined, { bookingId: booking.id })) as Submitted;
+    return (await submitCommand(c, deps, 'booking.update', { ...input, bookingId }, identity, { bookingId }, prior)) as Submitted;
   });
 
   app.openapi(deleteBooking, async (c) => {
-    // A deleted booking is gone for visibleBooking: the key's replay is answered before it looks.
-    const { identity, prior } = await identityAndPrior(c, deps);
-    const id = c.req.valid('param').id; // lower-cased by its schema, as Postgres writes uuids: the first request's fingerprint
-    const bookingId = prior ? id : (await visibleBooking(c, id)).id;
+    const { identity, prior, bookingId } = await commandTarget(c, c.req.valid('param').id);
     return (await submitCommand(c, deps, 'booking.delete', { bookingId }, identity, { bookingId }, prior)) as Submitted;
   });
 
   app.openapi(cancelBooking, async (c) => {
-    const booking = await visibleBooking(c, c.req.valid('param').id);
+    const { identity, prior, bookingId } = await commandTarget(c, c.req.valid('param').id);
     const { reason } = c.req.valid('json');
-    return (await submitCommand(c, deps, 'booking.cancel', { bookingId: booking.id, reason }, undefined, { bookingId: booking.id })) as Submitted;
+    return (await submitCommand(c, deps, 'booking.cancel', { bookingId, reason }, identity, { bookingId }, prior)) as Submitted;
   });
 
   const simple: [string, string, CommandName, boolean][] = [
@@ -195,8 +206,8 @@ export function bookingRoutes(deps: AppDeps) {
   ];
   for (const [segment, summary, name, staffOnly] of simple) {
     app.openapi(action(segment, summary, staffOnly), async (c) => {
-      const booking = await visibleBooking(c, c.req.valid('param').id);
-      return (await submitCommand(c, deps, name, { bookingId: booking.id } as never, undefined, { bookingId: booking.id })) as Submitted;
+      const { identity, prior, bookingId } = await commandTarget(c, c.req.valid('param').id);
+      return (await submitCommand(c, deps, name, { bookingId } as never, identity, { bookingId }, prior)) as Submitted;
     });
   }
 

@@ -16,7 +16,7 @@ import { DEFAULT_PAYMENT_METHOD } from '../../payments/payment-provider.js';
 import * as C from '../cart.schemas.js';
 import { isStaffRole, type AppDeps, type AppEnv } from '../context.js';
 import * as S from '../schemas.js';
-import { commandIdentity, identityAndPrior, submitCommand } from '../submit-command.js';
+import { identityAndPrior, submitCommand } from '../submit-command.js';
 import { json, body } from '../openapi-helpers.js';
 import { apiRouter } from '../router.js';
 
@@ -153,18 +153,21 @@ export function cartRoutes(deps: AppDeps) {
 
   app.openapi(addItem, async (c) => {
     const input = c.req.valid('json');
-    const fork = em();
-    const space = await fork.findOne(SpaceSchema, input.spaceId);
-    if (!space) throw new DomainError('not_found', `Space ${input.spaceId} not found`);
-    if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
-    const workspace = await fork.findOneOrFail(WorkspaceSchema, space.workspaceId);
-    // The same checks as a booking request, for a 400 with field paths; the worker checks again.
-    validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone: workspace.timezone, now: new Date() });
-    validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
-    const identity = commandIdentity(c);
+    // A replay answers its job, as a create's does, though its start may have passed or its space gone inactive since.
+    const { identity, prior } = await identityAndPrior(c, deps);
+    if (!prior) {
+      const fork = em();
+      const space = await fork.findOne(SpaceSchema, input.spaceId);
+      if (!space) throw new DomainError('not_found', `Space ${input.spaceId} not found`);
+      if (!space.active) throw new DomainError('space_inactive', `Space ${space.id} is not bookable`);
+      const workspace = await fork.findOneOrFail(WorkspaceSchema, space.workspaceId);
+      // The same checks as a booking request, for a 400 with field paths; the worker checks again.
+      validateBookingWindow({ bookingType: input.bookingType, startsAt: new Date(input.startsAt), endsAt: new Date(input.endsAt), timezone: workspace.timezone, now: new Date() });
+      validateAttendees(input.attendees, space.capacity, input.guests?.length ?? 0);
+    }
     const itemId = identity.newId;
     const fields = { ...input, notes: input.notes ?? null, guests: input.guests ?? [], itemId, holdMinutes: deps.config.cart.holdMinutes };
-    return (await submitCommand(c, deps, 'cart.add-item', fields, identity, { itemId })) as Submitted;
+    return (await submitCommand(c, deps, 'cart.add-item', fields, identity, { itemId }, prior)) as Submitted;
   });
 
   app.openapi(removeItem, async (c) => {
