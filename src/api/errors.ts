@@ -66,8 +66,14 @@ export function toErrorResponse(err: unknown): { status: number; body: { error: 
     const status = err.status;
     const code: ErrorCode =
       status === 401 ? 'unauthorized' : status === 413 ? 'payload_too_large' : status === 404 ? 'not_found' : status === 403 ? 'forbidden' : status < 500 ? 'validation_error' : 'internal_error';
-    // Hono's JSON validator refuses a body it cannot parse with this message: a 400 names the field, here the body.
-    const details = status === 400 && err.message === MALFORMED_JSON ? [{ path: '(body)', message: 'Malformed JSON' }] : undefined;
+    // Hono's JSON validator refuses a body it cannot parse with this message, and zod-openapi a body of another media
+    // type with a 415: each is a 400 that names the field, the body or its Content-Type.
+    const details =
+      status === 400 && err.message === MALFORMED_JSON
+        ? [{ path: '(body)', message: 'Malformed JSON' }]
+        : status === 415
+          ? [{ path: 'headers.content-type', message: 'must be application/json' }]
+          : undefined;
     e = new DomainError(code, err.message || 'Request refused', details);
   } else if (isDatabaseUnavailable(err) || isRedisUnavailable(err)) {
     e = new DomainError('service_unavailable', 'A backing service is unavailable; retry shortly');

@@ -23,23 +23,40 @@ function checkHeaders(schema: z.ZodObject): MiddlewareHandler<AppEnv> {
   };
 }
 
+const JSON_MEDIA_TYPE = /^application\/([a-z-.]+\+)?json/i;
+
+/**
+ * For a route whose JSON body is optional: an empty body sent with a JSON Content-Type is no body (valid('json') is
+ * then {}), as it is without the header. Clients that always send `Content-Type: application/json` would otherwise
+ * get Hono's "Malformed JSON" 400 for a POST they sent nothing with. Only these routes read their body here.
+ */
+const emptyBodyIsNone: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '') && (await c.req.text()).trim() === '') {
+    // Hono keeps each body read as its promise (typed as the value).
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve('{}');
+  }
+  await next();
+};
+
 /**
  * An OpenAPIHono for a group of API routes, with the service's validation hook. Routes that declare headers (a
  * z.object) have them checked by checkHeaders, after the route's own middleware (src/api/guards.ts `requires`) and
- * ahead of the other parts of the request (zod-openapi's own order would put params first).
+ * ahead of the other parts of the request (zod-openapi's own order would put params first). Routes whose body is
+ * optional take an empty one as none (emptyBodyIsNone).
  */
 export function apiRouter(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const openapi = app.openapi;
   app.openapi = ((route: Route, handler: never, hook?: never) => {
-    const headers = route.request?.headers;
-    if (!(headers instanceof z.ZodObject)) return openapi(route, handler, hook);
+    const headers = route.request?.headers instanceof z.ZodObject ? route.request.headers : undefined;
+    const optionalBody = route.request?.body !== undefined && route.request.body.required !== true;
+    if (!headers && !optionalBody) return openapi(route, handler, hook);
     const { middleware: own, hide, ...documented } = route;
     if (!hide) app.openAPIRegistry.registerPath(documented);
     const { headers: _checkedAbove, ...request } = route.request!;
     // The route's own middleware (a role guard) first: a caller without the role gets 403 before any 400.
-    const middleware = [...(own ? [own].flat() : []), checkHeaders(headers)];
-    return openapi({ ...route, request, middleware, hide: true } as Route, handler, hook);
+    const middleware = [...(own ? [own].flat() : []), ...(headers ? [checkHeaders(headers)] : []), ...(optionalBody ? [emptyBodyIsNone] : [])];
+    return openapi({ ...route, request: headers ? request : route.request, middleware, hide: true } as Route, handler, hook);
   }) as typeof openapi;
   return app;
 }

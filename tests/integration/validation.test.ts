@@ -448,11 +448,25 @@ describe('malformed and oversized bodies', () => {
     await expectRefused(() => stack.request('POST', createPath, { as: member, rawBody }), { status: 400, code: 'validation_error', paths: ['(body)'] });
   });
 
-  it('a JSON body sent as text/plain → 400', async () => {
+  it('a JSON body sent as text/plain → 400 naming headers.content-type', async () => {
     await expectRefused(
       () => stack.request('POST', createPath, { as: member, rawBody: JSON.stringify(hourly()), headers: { 'content-type': 'text/plain' } }),
-      { status: 400, code: 'validation_error' },
+      { status: 400, code: 'validation_error', paths: ['headers.content-type'] },
     );
+  });
+
+  it('an optional body sent empty with a JSON Content-Type is no body (clear, checkout); a required one is still 400', async () => {
+    const shopper = makeUser('member');
+    for (const rawBody of ['', '  \r\n']) {
+      const cleared = await stack.request('POST', '/api/v1/booking/cart/clear', { as: shopper, rawBody, wait: 10 });
+      expect(cleared.status, JSON.stringify(rawBody)).toBe(200);
+      expect(cleared.body).toMatchObject({ state: 'completed', name: 'cart.clear', result: { removed: 0 } });
+    }
+    const checkout = await stack.request('POST', '/api/v1/booking/cart/checkout', { as: shopper, rawBody: '', wait: 10 });
+    expect(checkout.body).toMatchObject({ state: 'failed', name: 'cart.checkout', error: { code: 'cart_empty' } });
+    // Malformed is still malformed, and an empty body where one is required is still refused.
+    await expectRefused(() => stack.request('POST', '/api/v1/booking/cart/clear', { as: shopper, rawBody: '{' }), { status: 400, code: 'validation_error', paths: ['(body)'] });
+    await expectRefused(() => stack.request('POST', createPath, { as: member, rawBody: '' }), { status: 400, code: 'validation_error', paths: ['(body)'] });
   });
 
   it('a body over the 64 KB limit → 413 payload_too_large on create, PATCH and catalog writes', async () => {
