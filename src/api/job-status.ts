@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { ProcessedCommandSchema } from '../db/entities/index.js';
-import type { JobError } from '../jobs/catalogue.js';
+import type { CommandResult, JobError } from '../jobs/catalogue.js';
+import { isErrorCode } from '../domain/errors.js';
 import type { AppDeps } from './context.js';
 import { onePer } from '../one-per.js';
 import { Batcher } from '../batch.js';
@@ -30,7 +31,7 @@ const STATE_OF: Record<string, JobStatusBody['state']> = {
  */
 export function parseFailedReason(reason: string | undefined): JobError {
   const m = reason?.match(/^([a-z_]+): (.*)$/s);
-  return m?.[1] && m[2] !== undefined
+  return m?.[1] && m[2] !== undefined && isErrorCode(m[1])
     ? { code: m[1], message: m[2] }
     : { code: 'internal_error', message: 'The command hit an internal error; it is retried while attempts remain' };
 }
@@ -67,8 +68,8 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
       // When the API accepted it, as the inbox stores it: the same createdAt once only the inbox answers.
       createdAt: new Date(data.requestedAt ?? job.timestamp).toISOString(),
     };
-    if (state === 'completed' || committed) status.result = (job.returnvalue ?? inbox?.result ?? {}) as Record<string, unknown>;
-    if (state === 'failed' && !committed) status.error = inbox?.error ?? parseFailedReason(job.failedReason);
+    if (state === 'completed' || committed) status.result = (job.returnvalue ?? inbox?.result ?? {}) as CommandResult;
+    if (state === 'failed' && !committed) status.error = (inbox?.error as JobError | undefined) ?? parseFailedReason(job.failedReason);
     if (state === 'delayed' && job.failedReason) status.error = parseFailedReason(job.failedReason);
     const finished = iso(job.finishedOn);
     if ((state === 'completed' || state === 'failed') && finished) status.finishedAt = finished;
@@ -82,8 +83,8 @@ export async function readJob(deps: AppDeps, jobId: string): Promise<JobView | n
     createdAt: inbox.requestedAt.toISOString(),
     finishedAt: inbox.processedAt.toISOString(),
   };
-  if (inbox.outcome === 'completed') status.result = inbox.result ?? {};
-  else status.error = inbox.error ?? { code: 'internal_error', message: 'Job failed' };
+  if (inbox.outcome === 'completed') status.result = (inbox.result ?? {}) as CommandResult;
+  else status.error = (inbox.error as JobError | undefined) ?? { code: 'internal_error', message: 'Job failed' };
   return { status, ownerId: inbox.userId ?? null, fingerprint: inbox.fingerprint ?? null };
 }
 

@@ -5,6 +5,7 @@ import { BOOKING_TYPES } from '../domain/pricing.js';
 import { MAX_GUESTS } from '../domain/time-rules.js';
 import { SPACE_KINDS } from '../db/entities/index.js';
 import { digits } from '../decimal.js';
+import { CommandResultSchema, JobErrorSchema } from '../jobs/catalogue.js';
 
 /** Request and response shapes of the HTTP API. The OpenAPI document is generated from these. */
 
@@ -62,8 +63,18 @@ export const errors = {
   409: err('Conflict'),
   413: err('Body too large'),
   422: err('Idempotency-Key reused with another body'),
-  503: err('Postgres or Redis unavailable'),
+  503: {
+    ...err('Postgres or Redis unavailable'),
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' as const } } },
+  },
 } as const;
+
+/** A 201 whose `Location` names the new resource's own GET. */
+export const created = <T extends z.ZodType>(schema: T) => ({
+  content: { 'application/json': { schema } },
+  description: 'Created',
+  headers: { Location: { description: "The new resource's URL", schema: { type: 'string' as const } } },
+});
 
 export const IdParam = z.object({ id: Uuid.openapi({ param: { name: 'id', in: 'path' } }) });
 
@@ -223,13 +234,21 @@ export const BookingDetail = Booking.extend({
 
 // ---- jobs ----
 export const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'] as const;
+
+/**
+ * A completed command's job result (src/jobs/catalogue.ts), documented so generated clients can read its fields. A
+ * new object over the catalogue's fields: a schema made before zod-openapi extended zod (the workers' import order)
+ * has no `.openapi`.
+ */
+export const CommandResult = z.object(CommandResultSchema.shape).catchall(z.unknown()).openapi('CommandResult');
+
 export const JobStatus = z
   .object({
     id: z.string(),
     name: z.string(),
     state: z.enum(JOB_STATES),
-    result: z.record(z.string(), z.unknown()).optional(),
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }).optional(),
+    result: CommandResult.optional(),
+    error: JobErrorSchema.optional().openapi({ description: 'A failed job: its stable refusal code (`invalid_transition`, `slot_unavailable`, …), or `internal_error`' }),
     attemptsMade: z.number().int().optional().openapi({ description: 'While BullMQ holds the job; absent once only the inbox answers' }),
     createdAt: IsoDateTime,
     finishedAt: IsoDateTime.optional().openapi({ description: "BullMQ's finish; once only the inbox answers, the commit's instant (ms earlier)" }),
@@ -269,7 +288,15 @@ export const CommandHeaders = z.object({
 });
 
 export const commandResponses = {
-  200: { content: { 'application/json': { schema: JobStatus } }, description: 'Finished within `Prefer: wait`' },
-  202: { content: { 'application/json': { schema: CommandAccepted } }, description: 'Enqueued; poll statusUrl' },
+  200: {
+    content: { 'application/json': { schema: JobStatus } },
+    description: 'Finished within `Prefer: wait`',
+    headers: { 'Preference-Applied': { description: '`wait=N`, the wait applied (N capped by PREFER_WAIT_MAX_SECONDS, at most 30)', schema: { type: 'string' as const } } },
+  },
+  202: {
+    content: { 'application/json': { schema: CommandAccepted } },
+    description: 'Enqueued; poll statusUrl',
+    headers: { Location: { description: 'The job status URL (statusUrl)', schema: { type: 'string' as const } } },
+  },
   ...errors,
 } as const;

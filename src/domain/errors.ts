@@ -30,6 +30,7 @@ export const ERROR_CODES = [
   'already_reviewed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+export const isErrorCode = (code: string): code is ErrorCode => (ERROR_CODES as readonly string[]).includes(code);
 
 /** A field-level problem, `path` in dotted form (`guests.0.email`). */
 export interface FieldIssue {

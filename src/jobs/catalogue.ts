@@ -3,6 +3,7 @@ import { ROLES } from '../db/entities/user.entity.js';
 import { BOOKING_TYPES } from '../domain/pricing.js';
 import { MAX_GUESTS } from '../domain/time-rules.js';
 import { PAYMENT_METHODS } from '../payments/payment-provider.js';
+import { ERROR_CODES } from '../domain/errors.js';
 
 /**
  * The one catalogue of queues, job names and payloads. Producers and handlers are typed from these schemas;
@@ -92,11 +93,41 @@ export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
 export const isCommandName = (name: string): name is CommandName => Object.hasOwn(commandSchemas, name);
 
 /** How a refused command's job fails; GET /jobs/:id shows it as `error`. */
-export const JobErrorSchema = z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() });
+export const JobErrorSchema = z.object({ code: z.enum(ERROR_CODES), message: z.string(), details: z.unknown().optional() });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
-/** What a completed command returns (and the inbox stores): the affected ids and a status. */
-export const CommandResultSchema = z.object({ bookingId: z.uuid().optional(), status: z.string() }).catchall(z.unknown());
+const money = (of: string) => z.number().int().optional().describe(`${of}; minor units (cents)`);
+/**
+ * What a completed command returns (and the inbox stores): `status` always, the affected ids and what else its
+ * handler (src/commands) writes. The API documents it as the job status's `result`; later fields may be added.
+ */
+export const CommandResultSchema = z
+  .object({
+    status: z
+      .string()
+      .describe("Booking commands: the booking's status after the command. Cart: `held` (add-item), `removed`, `empty` (clear), `checked_out`. Review: `published`"),
+    bookingId: z.uuid().optional().describe('Booking commands and reviews'),
+    totalPrice: money('booking.create; checkout: the sum of its bookings'),
+    currency: z.string().optional().describe('booking.create, checkout'),
+    deleted: z.literal(true).optional().describe('DELETE of a booking'),
+    cartId: z.uuid().nullable().optional().describe('Cart commands (null: clear found no cart)'),
+    itemId: z.uuid().optional().describe('add-item, remove-item'),
+    holdExpiresAt: z.iso.datetime({ offset: true }).optional().describe("add-item: when the item's hold on its slot lapses"),
+    replacedItemIds: z.array(z.uuid()).optional().describe('add-item: lapsed items of the same slot it replaced'),
+    removed: z.number().int().optional().describe('clear: how many items went'),
+    checkoutId: z.uuid().optional().describe('checkout'),
+    bookingIds: z.array(z.uuid()).optional().describe('checkout: the bookings it created, confirmed'),
+    basePrice: money('checkout'),
+    discountAmount: money('checkout'),
+    taxAmount: money('checkout'),
+    promoCode: z.string().nullable().optional().describe('checkout'),
+    paymentMethod: z.string().optional().describe('checkout'),
+    paymentReference: z.string().optional().describe('checkout'),
+    paymentStatus: z.string().optional().describe('checkout: `invoiced` or `authorized`'),
+    reviewId: z.uuid().optional().describe('review.create'),
+    rating: z.number().int().optional().describe('review.create'),
+  })
+  .catchall(z.unknown());
 export type CommandResult = z.infer<typeof CommandResultSchema>;
 
 // ---- events (outbox rows → notifications queue) ----

@@ -84,6 +84,8 @@ describe('/openapi.json', () => {
       const secured = op.security ? op.security.some((s) => 'bearerAuth' in s) : global;
       if (!secured) gaps.push(`${method} ${path}: no bearer security`);
       for (const status of ['401', '503']) if (!op.responses?.[status]) gaps.push(`${method} ${path}: no ${status} response`);
+      // Every 503 is sent with Retry-After (src/api/errors.ts): the document says so.
+      if (!(op.responses?.['503'] as OpenAPIV3_1.ResponseObject | undefined)?.headers?.['Retry-After']) gaps.push(`${method} ${path}: 503 without Retry-After`);
       const ok = Object.keys(op.responses ?? {}).some((s) => /^2\d\d$/.test(s));
       if (!ok) gaps.push(`${method} ${path}: no success response`);
     }
@@ -91,23 +93,34 @@ describe('/openapi.json', () => {
   });
 });
 
+/**
+ * `check` sends a request and checks its answer against the document: its status is documented for the operation
+ * of `template` (its OpenAPI path, unprefixed), its body validates against that status's schema, and the headers
+ * the service promises on it (Location, Preference-Applied) are declared there. Mismatches collect in `failures`.
+ */
+function documentedAnswers(on: Stack) {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+  ajv.addSchema({ ...structuredClone(doc), $id: 'openapi' });
+  const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+  const failures: string[] = [];
+  const check = async (method: string, template: string, path: string, opts: Parameters<Stack['request']>[2] = {}) => {
+    const res = await on.request(method.toUpperCase(), API_PREFIX + path, opts);
+    const documented = doc.paths?.[API_PREFIX + template]?.[method as 'get']?.responses?.[String(res.status)] as OpenAPIV3_1.ResponseObject | undefined;
+    if (!documented) return void failures.push(`${method} ${path}: ${res.status} is not documented`);
+    for (const header of ['Location', 'Preference-Applied'])
+      if (res.headers.get(header) !== null && !documented.headers?.[header]) failures.push(`${method} ${path} ${res.status}: ${header} sent, not declared`);
+    const validate = ajv.getSchema(`openapi#/${pointer('paths', API_PREFIX + template, method, 'responses', String(res.status), 'content', 'application/json', 'schema')}`);
+    if (!validate) return void failures.push(`${method} ${path} ${res.status}: no JSON schema`);
+    if (!validate(res.body)) failures.push(`${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}`);
+    return res;
+  };
+  return { check, failures };
+}
+
 describe('answers against their documented schemas', () => {
   it('what the app sends validates against the schema /openapi.json gives for that operation and status', async () => {
-    const ajv = new Ajv2020({ strict: false, allErrors: true });
-    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
-    ajv.addSchema({ ...structuredClone(doc), $id: 'openapi' });
-    const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
-    const failures: string[] = [];
-    /** Sends the request and checks its answer against the documented schema of `template` (its OpenAPI path, unprefixed). */
-    const check = async (method: string, template: string, path: string, opts: Parameters<Stack['request']>[2] = {}) => {
-      const res = await stack.request(method.toUpperCase(), API_PREFIX + path, opts);
-      const documented = doc.paths?.[API_PREFIX + template]?.[method as 'get']?.responses?.[String(res.status)];
-      if (!documented) return void failures.push(`${method} ${path}: ${res.status} is not documented`);
-      const validate = ajv.getSchema(`openapi#/${pointer('paths', API_PREFIX + template, method, 'responses', String(res.status), 'content', 'application/json', 'schema')}`);
-      if (!validate) return void failures.push(`${method} ${path} ${res.status}: no JSON schema`);
-      if (!validate(res.body)) failures.push(`${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}`);
-      return res;
-    };
+    const { check, failures } = documentedAnswers(stack);
     const member = makeUser('member');
     const ws = await check('post', '/workspaces', '/workspaces', { as: admin, body: { name: 'Doc Hub', timezone: 'UTC', currency: 'EUR', taxRateBps: 700 } });
     const space = await check('post', '/workspaces/{id}/spaces', `/workspaces/${ws?.body.id}/spaces`, {
@@ -127,5 +140,49 @@ describe('answers against their documented schemas', () => {
     await check('post', '/workspaces', '/workspaces', { as: admin, body: {} });
     await check('get', '/spaces/{id}', `/spaces/${crypto.randomUUID()}`, { as: member });
     expect(failures).toEqual([]);
+  });
+
+  it('finished jobs (Prefer: wait, GET /jobs/:id) validate against JobStatus; every result field and error code is documented', async () => {
+    const worked = await startStack();
+    try {
+      const { check, failures } = documentedAnswers(worked);
+      const documentedFields = Object.keys((doc.components?.schemas?.CommandResult as OpenAPIV3_1.SchemaObject).properties ?? {});
+      const undocumented = new Set<string>();
+      /** A command answered 200 after its wait, checked, with its result's fields noted. */
+      const finished = async (method: string, template: string, path: string, opts: Parameters<Stack['request']>[2]) => {
+        const res = await check(method, template, path, { wait: 10, ...opts });
+        expect(res?.status, `${method} ${path}`).toBe(200);
+        for (const field of Object.keys(res?.body.result ?? {})) if (!documentedFields.includes(field)) undocumented.add(`${res?.body.name}: ${field}`);
+        return res!.body;
+      };
+      const member = makeUser('member');
+      const staff = makeUser('staff');
+      const ws = await check('post', '/workspaces', '/workspaces', { as: admin, body: { name: 'Jobs Hub', timezone: 'UTC', currency: 'EUR', taxRateBps: 700 } });
+      const space = await check('post', '/workspaces/{id}/spaces', `/workspaces/${ws?.body.id}/spaces`, {
+        as: admin,
+        body: { name: 'Desk 2', kind: 'desk', capacity: 1, hourlyRate: 500, dailyRate: 3000, monthlyRate: 40000 },
+      });
+      const spaceId = space?.body.id as string;
+      const created = await finished('post', '/booking/bookings', '/booking/bookings', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(50) } });
+      const bookingId = created.result.bookingId as string;
+      const item = `/booking/bookings/${bookingId}`;
+      await finished('patch', '/booking/bookings/{id}', item, { as: member, body: { notes: 'window seat' } });
+      await finished('post', '/booking/bookings/{id}/confirm', `${item}/confirm`, { as: staff });
+      const refused = await finished('post', '/booking/bookings/{id}/confirm', `${item}/confirm`, { as: staff });
+      expect(refused).toMatchObject({ state: 'failed', error: { code: 'invalid_transition' } });
+      await check('get', '/jobs/{jobId}', `/jobs/${refused.id}`, { as: staff });
+      await finished('post', '/booking/bookings/{id}/cancel', `${item}/cancel`, { as: member, body: { reason: 'plans changed' } });
+      expect((await finished('delete', '/booking/bookings/{id}', item, { as: member })).result).toMatchObject({ deleted: true });
+      await finished('post', '/booking/cart/add-item', '/booking/cart/add-item', { as: member, body: { spaceId, bookingType: 'hourly', ...hourlySlot(52) } });
+      const checkout = await finished('post', '/booking/cart/checkout', '/booking/cart/checkout', { as: member });
+      expect(checkout.result.bookingIds).toHaveLength(1);
+      await check('get', '/jobs/{jobId}', `/jobs/${checkout.id}`, { as: member });
+      await finished('post', '/booking/cart/clear', '/booking/cart/clear', { as: member });
+      expect((await finished('post', '/booking/cart/checkout', '/booking/cart/checkout', { as: member })).error.code).toBe('cart_empty');
+      expect(failures).toEqual([]);
+      expect([...undocumented]).toEqual([]);
+    } finally {
+      await worked.close();
+    }
   });
 });

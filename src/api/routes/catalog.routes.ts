@@ -20,7 +20,7 @@ const createWorkspace = createRoute({
   middleware: [requires('admin')],
   method: 'post', path: '/workspaces', tags, summary: 'Create a workspace (admin)',
   request: body(S.WorkspaceInput),
-  responses: { 201: json(S.Workspace, 'Created'), ...S.errors },
+  responses: { 201: S.created(S.Workspace), ...S.errors },
 });
 const listWorkspaces = createRoute({
   method: 'get', path: '/workspaces', tags, summary: 'List workspaces',
@@ -36,7 +36,7 @@ const createSpace = createRoute({
   middleware: [requires('admin')],
   method: 'post', path: '/workspaces/{id}/spaces', tags, summary: 'Add a space to a workspace (admin)',
   request: { params: S.IdParam, ...body(S.SpaceInput) },
-  responses: { 201: json(S.Space, 'Created'), ...S.errors },
+  responses: { 201: S.created(S.Space), ...S.errors },
 });
 const listSpaces = createRoute({
   method: 'get', path: '/workspaces/{id}/spaces', tags, summary: "A workspace's spaces",
