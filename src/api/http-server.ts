@@ -1,6 +1,6 @@
 import { serve } from '@hono/node-server';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server, ServerResponse } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 type Fetch = Parameters<typeof serve>[0]['fetch'];
@@ -32,8 +32,33 @@ export function answerParserErrors(server: Server): void {
 }
 
 /**
+ * A close that drains keep-alive connections without cutting a request off. Node's `server.close()` stops listening
+ * and closes the connections idle at that instant, where a client's next request may already be on the wire (it
+ * gets a reset, not knowing if it was served); and a client (or proxy) that keeps its connections busy was served on
+ * them until the process's shutdown deadline cut them off mid-request. Here, once closing, every response not yet
+ * begun says `Connection: close` (Node then closes the connection after it), the listening socket closes, and a
+ * connection left idle closes at its keep-alive timeout, as it would have anyway. Resolves when none is left.
+ */
+export function drainingClose(server: Server): () => Promise<void> {
+  let closing = false;
+  const inFlight = new Set<ServerResponse>();
+  server.prependListener('request', (_req, res: ServerResponse) => {
+    if (closing) res.shouldKeepAlive = false;
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
+  return () =>
+    new Promise<void>((done) => {
+      closing = true;
+      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      // net.Server's close: stop listening, call back once every connection has ended (http's also closes idle ones).
+      net.Server.prototype.close.call(server, () => done());
+    });
+}
+
+/**
  * Serves `fetch` on host:port; resolves once listening (with the bound port: 0 picks one), rejects if it cannot, the
- * error naming `setting`, the variable that chose the port (for src/start-failure.ts).
+ * error naming `setting`, the variable that chose the port (for src/start-failure.ts). `close` drains (drainingClose).
  */
 export async function startHttpServer(
   fetch: Fetch,
@@ -42,9 +67,8 @@ export async function startHttpServer(
   setting: 'PORT' | 'HEALTH_PORT',
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname }, (info: AddressInfo) =>
-      resolve({ server, port: info.port, close: () => new Promise<void>((done) => server.close(() => done())) }),
-    ) as Server;
+    const server = serve({ fetch, port, hostname }, (info: AddressInfo) => resolve({ server, port: info.port, close })) as Server;
+    const close = drainingClose(server);
     answerParserErrors(server);
     server.once('error', (err) => reject(Object.assign(err, { setting })));
   });

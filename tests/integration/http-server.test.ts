@@ -49,3 +49,47 @@ describe('requests the HTTP parser refuses', () => {
     expect(JSON.parse(res.body)).toEqual({ error: { code: 'validation_error', message: 'Malformed HTTP request' } });
   });
 });
+
+describe('closing the server (SIGTERM) under steady keep-alive traffic', () => {
+  it('drains: responses say Connection: close, every request sent on an open connection is answered, and the close completes', async () => {
+    // A server of its own, answering after a turn of the event loop as a route with I/O does.
+    const own = await startHttpServer(async () => {
+      await new Promise((r) => setImmediate(r));
+      return new Response('{"ok":true}', { headers: { 'content-type': 'application/json' } });
+    }, 0, '127.0.0.1', 'PORT');
+    const url = `http://127.0.0.1:${own.port}/`;
+    let closed = false;
+    let closing: Promise<void> | undefined;
+    const told: string[] = [];
+    const failures: string[] = [];
+    let afterClose = 0;
+    // Four clients on keep-alive connections (fetch's default agent), never idle: each sends its next request as soon
+    // as the last is answered. Past the close, a new connection is refused: that client stops, as a real one would
+    // go to another instance. Bounded, so a close that never drains ends the loops with `closed` still false.
+    const client = async () => {
+      while (!closed && afterClose < 2000) {
+        if (closing) afterClose += 1;
+        try {
+          const res = await fetch(url);
+          await res.text();
+          if (closing) told.push(res.headers.get('connection') ?? '');
+        } catch (e) {
+          const code = (e as { cause?: { code?: string } }).cause?.code;
+          if (code !== 'ECONNREFUSED') failures.push(String(code ?? e));
+          return;
+        }
+      }
+    };
+    const clients = [client(), client(), client(), client()];
+    await new Promise((r) => setTimeout(r, 200)); // traffic under way
+    closing = own.close().then(() => void (closed = true));
+    await Promise.all(clients);
+    // Every client was told to go (or refused a new connection) before its 2000th request past the close.
+    expect(afterClose).toBeLessThan(2000);
+    // Connections fetch's pool left idle close at their keep-alive timeout (seconds), then the close completes.
+    await closing;
+    expect(closed).toBe(true);
+    expect(failures).toEqual([]);
+    expect(told).toContain('close');
+  });
+});
