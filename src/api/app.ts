@@ -16,7 +16,7 @@ import { notificationRoutes } from './routes/notifications.routes.js';
 import { opsRoutes } from './routes/ops.routes.js';
 import { promoRoutes } from './routes/promo.routes.js';
 import { reviewRoutes } from './routes/reviews.routes.js';
-import { webhookRoutes } from './routes/webhooks.routes.js';
+import { documentWebhooks, webhookRoutes } from './routes/webhooks.routes.js';
 import { validationHook } from './validation.js';
 
 import { API_PREFIX } from './paths.js';
@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps) {
   app.route(API_PREFIX, api);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  documentWebhooks(app.openAPIRegistry);
   app.doc31('/openapi.json', {
     openapi: '3.1.0',
     info: {

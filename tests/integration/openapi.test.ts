@@ -6,6 +6,9 @@ import addFormats from 'ajv-formats';
 import { API_PREFIX, SWAGGER_UI_VERSION } from '../../src/api/app.js';
 import { admin, hourlySlot } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
+import { OutboxSchema } from '../../src/db/entities/index.js';
+import { webhookBody } from '../../src/follow-ups/webhooks.js';
+import type { BookingEventPayload, BookingEventType } from '../../src/jobs/catalogue.js';
 
 /**
  * The OpenAPI document is generated from the zod route declarations; this checks it is valid and complete against
@@ -181,6 +184,23 @@ describe('answers against their documented schemas', () => {
       expect((await finished('post', '/booking/cart/checkout', '/booking/cart/checkout', { as: member })).error.code).toBe('cart_empty');
       expect(failures).toEqual([]);
       expect([...undocumented]).toEqual([]);
+
+      // The outbound webhook: what a delivery of this booking's first event would POST validates as documented.
+      const webhook = doc.webhooks?.bookingEvent?.post as OpenAPIV3_1.OperationObject | undefined;
+      expect((webhook?.parameters ?? []).map((p) => (p as OpenAPIV3_1.ParameterObject).name).sort()).toEqual([
+        'x-webhook-event',
+        'x-webhook-id',
+        'x-webhook-signature',
+        'x-webhook-timestamp',
+      ]);
+      const ajv = new Ajv2020({ strict: false, allErrors: true });
+      (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+      ajv.addSchema({ ...structuredClone(doc), $id: 'openapi' });
+      const validate = ajv.getSchema('openapi#/webhooks/bookingEvent/post/requestBody/content/application~1json/schema')!;
+      const [event] = await worked.orm.em.fork().find(OutboxSchema, { aggregateId: bookingId }, { orderBy: { createdAt: 'asc' }, limit: 1 });
+      const delivered = JSON.parse(webhookBody(event!.id, event!.eventType as BookingEventType, event!.payload as BookingEventPayload));
+      expect(validate(delivered), ajv.errorsText(validate.errors)).toBe(true);
+      expect(validate({ ...delivered, type: 'BOOKING_EXPLODED' })).toBe(false);
     } finally {
       await worked.close();
     }

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
 import {
   WEBHOOK_DELIVERY_STATUSES,
@@ -8,7 +8,8 @@ import {
   type WebhookEndpoint,
 } from '../../db/entities/index.js';
 import { DomainError } from '../../domain/errors.js';
-import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
+import { BOOKING_EVENT_TYPES, BookingEventPayloadSchema } from '../../jobs/catalogue.js';
+import { WEBHOOK_HEADERS } from '../../follow-ups/webhooks.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { requires } from '../guards.js';
 import * as S from '../schemas.js';
@@ -126,6 +127,44 @@ const deliveryDto = (d: WebhookDelivery): z.infer<typeof WebhookDeliveryDto> => 
 });
 
 /** Webhook endpoints and their deliveries: admin only. Secrets go in, never out. */
+/** What a delivery POSTs (src/follow-ups/webhooks.ts `webhookBody`): the event, as its outbox row holds it. */
+const WebhookDeliveryBody = z
+  .object({
+    id: S.Uuid.openapi({ description: 'The event id (as X-Webhook-Id): the same on every retry; deduplicate on it' }),
+    type: z.enum(BOOKING_EVENT_TYPES),
+    occurredAt: S.IsoDateTime.openapi({ description: "When the change was asked for (the event's timestamp); not an ordering key" }),
+    // A new object over the catalogue's fields (a schema made before zod-openapi extended zod has no .openapi).
+    data: z.object(BookingEventPayloadSchema.shape).openapi('BookingEvent'),
+  })
+  .openapi('WebhookDelivery');
+
+/**
+ * The outbound webhooks, in the document's `webhooks` (OpenAPI 3.1): one POST per event to each subscribed endpoint.
+ * Registered on the top-level app, since a webhook is named, not a path under the API's prefix.
+ */
+export function documentWebhooks(registry: OpenAPIHono['openAPIRegistry']): void {
+  const header = (description: string) => z.string().openapi({ description });
+  registry.registerWebhook({
+    method: 'post',
+    path: 'bookingEvent',
+    tags,
+    summary: 'A booking event, POSTed to each active endpoint of its workspace subscribed to its type',
+    description:
+      'At least once, retried with exponential backoff until a 2xx answer (WEBHOOK_ATTEMPTS, WEBHOOK_TIMEOUT_MS). Verify the signature over `<timestamp>.<raw body>` and reject old timestamps.',
+    security: [],
+    request: {
+      headers: z.object({
+        [WEBHOOK_HEADERS.id.toLowerCase()]: header('The event id: the same on every retry'),
+        [WEBHOOK_HEADERS.timestamp.toLowerCase()]: header('Unix seconds of this attempt'),
+        [WEBHOOK_HEADERS.signature.toLowerCase()]: header('`sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`'),
+        [WEBHOOK_HEADERS.event.toLowerCase()]: header('The event type'),
+      }),
+      ...body(WebhookDeliveryBody),
+    },
+    responses: { 200: { description: 'Any 2xx delivers it; anything else, or no answer in time, is retried' } },
+  });
+}
+
 export function webhookRoutes(deps: AppDeps) {
   const app = apiRouter();
   const em = () => deps.orm.em.fork();
