@@ -35,22 +35,17 @@ export function answerParserErrors(server: Server): void {
  * A close that drains keep-alive connections without cutting a request off. Node's `server.close()` stops listening
  * and closes the connections idle at that instant, where a client's next request may already be on the wire (it
  * gets a reset, not knowing if it was served); and a client (or proxy) that keeps its connections busy was served on
- * them until the process's shutdown deadline cut them off mid-request. Here, once closing, every response not yet
- * begun says `Connection: close` (Node then closes the connection after it), the listening socket closes, and a
- * connection left idle closes at its keep-alive timeout, as it would have anyway. Resolves when none is left.
+ * them until the process's shutdown deadline cut them off mid-request. Here the listening socket closes, and every
+ * request after that is answered with `Connection: close` (Node then closes the connection after it); a connection
+ * left idle closes at its keep-alive timeout, as it would have anyway. Resolves when none is left. Nothing is added
+ * to the requests served before the close.
  */
 export function drainingClose(server: Server): () => Promise<void> {
-  let closing = false;
-  const inFlight = new Set<ServerResponse>();
-  server.prependListener('request', (_req, res: ServerResponse) => {
-    if (closing) res.shouldKeepAlive = false;
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-  });
   return () =>
     new Promise<void>((done) => {
-      closing = true;
-      for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+      server.prependListener('request', (_req, res: ServerResponse) => {
+        res.shouldKeepAlive = false;
+      });
       // net.Server's close: stop listening, call back once every connection has ended (http's also closes idle ones).
       net.Server.prototype.close.call(server, () => done());
     });
