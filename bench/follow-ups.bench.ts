@@ -181,7 +181,7 @@ export async function benchFollowUps(opts: { quick: boolean }): Promise<Row[]> {
     for (const close of closers) await close().catch(() => undefined);
     mailer.close();
     await noopQueue.close().catch(() => undefined);
-    await closeQueues(queues).catch(() => undefined);
+    await closeQueues(queues, producer).catch(() => undefined);
     await orm.close().catch(() => undefined);
     producer.disconnect();
     workerConnection.disconnect();

@@ -10,12 +10,12 @@ import { FinishedSignals } from './jobs/finished-signal.js';
 import { createNotificationWorker } from './jobs/notification.worker.js';
 import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, keepSchedulersRegistered, registerSchedulers } from './jobs/maintenance.worker.js';
-import { closeQueues, createQueues } from './jobs/queues.js';
+import { closeQueues, closeWorker, createQueues } from './jobs/queues.js';
 import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { PublishMarks } from './follow-ups/outbox.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadConfigOrExit, startOrExit } from './start-failure.js';
-import { checkEvictionPolicy, createApiCacheRedis, createRedis, whenConnecting } from './redis.js';
+import { checkEvictionPolicy, closeRedis, createApiCacheRedis, createRedis, whenConnecting } from './redis.js';
 
 export type ProcessRole = 'web' | 'worker' | 'scheduler';
 
@@ -73,9 +73,9 @@ async function startWeb(config: AppConfig, orm: Orm, logger: Logger): Promise<Cl
     { name: 'prefer-waits', close: async () => finished.release() },
     { name: 'http', close: http.close },
     { name: 'finished-signals', close: () => finished.close() },
-    { name: 'queues', close: () => closeQueues(queues) },
-    { name: 'redis', close: () => redis.quit() },
-    { name: 'cache-redis', close: () => cacheRedis.quit() },
+    { name: 'queues', close: () => closeQueues(queues, redis) },
+    { name: 'redis', close: () => closeRedis(redis) },
+    { name: 'cache-redis', close: () => closeRedis(cacheRedis) },
   ];
 }
 
@@ -94,10 +94,10 @@ function followUpDeps(config: AppConfig, orm: Orm, logger: Logger) {
   const closers: Closer[] = [
     // Behind the workers (their last commands' marks), before the ORM.
     { name: 'outbox-marks', close: () => marks.close() },
-    { name: 'producer-queues', close: () => closeQueues(queues) },
-    { name: 'producer-redis', close: () => connection.quit() },
+    { name: 'producer-queues', close: () => closeQueues(queues, connection) },
+    { name: 'producer-redis', close: () => closeRedis(connection) },
   ];
-  if (cacheRedis !== connection) closers.push({ name: 'cache-redis', close: () => cacheRedis.quit() });
+  if (cacheRedis !== connection) closers.push({ name: 'cache-redis', close: () => closeRedis(cacheRedis) });
   return { deps, connection, closers };
 }
 
@@ -111,11 +111,11 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   logger.info({ queue: QUEUE_NAMES.notifications, concurrency: config.queue.notificationConcurrency, email: mailer.transport }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
-    { name: 'command-worker', close: () => worker.close() },
+    { name: 'command-worker', close: () => closeWorker(worker, connection) },
     // After the command worker: its last commands may still publish events.
-    { name: 'notification-worker', close: () => notifications.close() },
+    { name: 'notification-worker', close: () => closeWorker(notifications, connection) },
     { name: 'mailer', close: async () => mailer.close() },
-    { name: 'worker-redis', close: () => connection.quit() },
+    { name: 'worker-redis', close: () => closeRedis(connection) },
     ...followUps.closers,
   ];
 }
@@ -133,8 +133,8 @@ async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Prom
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [
     { name: 'job-schedulers', close: async () => schedulers.close() },
-    { name: 'maintenance-worker', close: () => worker.close() },
-    { name: 'scheduler-redis', close: () => connection.quit() },
+    { name: 'maintenance-worker', close: () => closeWorker(worker, connection) },
+    { name: 'scheduler-redis', close: () => closeRedis(connection) },
     ...followUps.closers,
   ];
 }
@@ -147,7 +147,7 @@ async function checkQueueRedis(config: AppConfig, logger: Logger): Promise<void>
     await Promise.race([whenConnecting(redis), new Promise((resolve) => setTimeout(resolve, config.readyTimeoutMs).unref())]);
     await checkEvictionPolicy(redis, logger);
   } finally {
-    await redis.quit().catch(() => redis.disconnect());
+    await closeRedis(redis);
   }
 }
 

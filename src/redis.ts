@@ -40,6 +40,15 @@ export async function whenConnecting(client: Redis): Promise<void> {
   if (['wait', 'connecting', 'connect'].includes(client.status)) await new Promise((resolve) => client.once('ready', resolve));
 }
 
+/**
+ * Closes a connection: QUIT when it is up (the replies of commands in flight arrive first), else at once. ioredis
+ * queues a QUIT on a connection that is down until it reconnects, which would hold a shutdown until Redis is back.
+ */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status !== 'ready') return void client.disconnect();
+  await client.quit().catch(() => client.disconnect());
+}
+
 /** A command not sent: its fail-fast connection (role 'api') is not connected. */
 export class RedisNotConnectedError extends Error {
   override name = 'RedisNotConnectedError';

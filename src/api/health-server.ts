@@ -6,7 +6,7 @@ import type { Orm } from '../db/orm.js';
 import { QUEUE_NAMES } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
 import { sweepFreshness } from '../maintenance/last-success.js';
-import { createRedis, whenConnecting } from '../redis.js';
+import { closeRedis, createRedis, whenConnecting } from '../redis.js';
 import { startHttpServer } from './http-server.js';
 import { opsRoutes, pingCheck, type ReadinessCheck } from './routes/ops.routes.js';
 
@@ -47,8 +47,8 @@ export function createHealthApp(deps: { config: AppConfig; orm: Orm; scheduler: 
   app.route('/', opsRoutes({ config: deps.config, orm: deps.orm, redis, checks }));
   const close = async () => {
     await maintenance?.close();
-    await redis.quit().catch(() => redis.disconnect());
-    await cacheRedis?.quit().catch(() => cacheRedis.disconnect());
+    await closeRedis(redis);
+    if (cacheRedis) await closeRedis(cacheRedis);
   };
   return { app, close };
 }

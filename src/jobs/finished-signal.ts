@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { Batcher } from '../batch.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES } from './catalogue.js';
+import { closeRedis } from '../redis.js';
 
 /**
  * "This command job has finished (or failed an attempt)": the signal `Prefer: wait` waits for. A Redis pub/sub
@@ -122,6 +123,6 @@ export class FinishedSignals {
   }
 
   async close(): Promise<void> {
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await closeRedis(this.subscriber);
   }
 }

@@ -1,4 +1,4 @@
-import type { JobsOptions, Queue } from 'bullmq';
+import type { JobsOptions, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import { QUEUE_NAMES } from './catalogue.js';
@@ -45,6 +45,20 @@ export function createQueues(connection: Redis, q: AppConfig['queue'], onError: 
   };
 }
 
-export async function closeQueues(queues: Queues): Promise<void> {
+/**
+ * Closes the queues made on `connection` (shared: closed by its owner). BullMQ's close first waits for the connection
+ * to be ready, so one that is down is ended first: that ends the wait, where Redis down would hold the shutdown.
+ */
+export async function closeQueues(queues: Queues, connection: Redis): Promise<void> {
+  if (connection.status !== 'ready') connection.disconnect();
   await Promise.all(Object.values(queues).map((queue) => queue.close()));
+}
+
+/**
+ * Closes a worker: it stops taking jobs and waits for its active ones. With its Redis down that wait never ends
+ * (BullMQ waits on its connection), and no job could be finished in Redis anyway: it then closes at once, and a job
+ * it was running is redelivered once its lock lapses, which the inbox makes safe.
+ */
+export async function closeWorker(worker: Worker, connection: Redis): Promise<void> {
+  await worker.close(connection.status !== 'ready');
 }

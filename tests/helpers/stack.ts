@@ -171,7 +171,7 @@ export async function startStack(
     mailer?.close();
     await finished.close();
     await marks.close();
-    await closeQueues(queues);
+    await closeQueues(queues, redis);
     await deleteKeysUnder(workerConnection, prefix);
     // quit() fails on a connection a test cut; disconnect() always works.
     await Promise.all([redis, cacheRedis, workerConnection].map((r) => r.quit().catch(() => r.disconnect())));

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
@@ -206,5 +207,30 @@ describe('web process, SIGTERM', () => {
     expect(res.status).toBe(202);
     expect(await res.json()).toMatchObject({ jobId: expect.any(String), statusUrl: expect.any(String) });
     expect((await web.exited).code).toBe(0);
+  });
+});
+
+describe('every process, SIGTERM with its Redis unreachable', () => {
+  it('web, worker and scheduler stop at once and exit 0, rather than waiting for a Redis that does not come', async () => {
+    // A port nothing listens on: each process starts (the API answers 503), and its connections keep retrying.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const deadPort = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    // A budget short of the test's timeout: a close that waits on Redis ends at it with exit 1.
+    const env = { REDIS_URL: `redis://127.0.0.1:${deadPort}`, PORT: '0', HEALTH_PORT: '0', SHUTDOWN_TIMEOUT_MS: '8000' };
+    const processes = [
+      spawnWorker(env, 'src/web.ts'),
+      spawnWorker(env, 'workers/worker.ts'),
+      spawnWorker(env, 'workers/scheduler.ts'),
+    ];
+    await until('the API to listen', () => processes[0]!.lines.find((l) => typeof l.port === 'number'));
+    await processes[1]!.ready();
+    await processes[2]!.ready();
+    for (const p of processes) p.child.kill('SIGTERM');
+    for (const p of processes) {
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect(p.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+    }
   });
 });
