@@ -17,7 +17,12 @@ export interface SpawnedEntrypoint {
  * logs) goes to `onLine`.
  */
 export function spawnEntrypoint(entry: string, env: Record<string, string>, onLine: (line: string) => void): SpawnedEntrypoint {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  return spawnCommand(process.execPath, ['--import', 'tsx', entry], env, onLine);
+}
+
+/** As spawnEntrypoint, any command from the repository's root (`npm run start:web`, as the README starts it). */
+export function spawnCommand(file: string, args: string[], env: Record<string, string>, onLine: (line: string) => void): SpawnedEntrypoint {
+  const child = spawn(file, args, {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
 import { hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { metricValue } from '../helpers/prometheus.js';
-import { spawnEntrypoint } from '../helpers/entrypoints.js';
+import { spawnCommand, spawnEntrypoint } from '../helpers/entrypoints.js';
 import { until as untilWithin } from '../helpers/follow-ups.js';
 import { makeUser, REDIS_URL, startStack, tokenFor, type Stack } from '../helpers/stack.js';
 
@@ -34,20 +34,22 @@ afterEach(async () => {
 });
 afterAll(() => stack?.close());
 
-/** A process entrypoint (the worker by default) with this file's database and queue prefix; its JSON log lines are collected. */
+/**
+ * A process entrypoint (the worker by default; `npm:<script>` for `npm run <script>`) with this file's database and
+ * queue prefix; its JSON log lines are collected.
+ */
 function spawnWorker(env: Record<string, string> = {}, entry = 'workers/worker.ts') {
   const lines: Record<string, any>[] = [];
-  const { child, exited, stderr } = spawnEntrypoint(
-    entry,
-    { DATABASE_URL: stack.config.db.url, REDIS_URL, QUEUE_PREFIX: stack.config.queue.prefix, COMMAND_CONCURRENCY: '2', DATABASE_POOL_MAX: '4', ...env },
-    (p) => {
-      try {
-        lines.push(JSON.parse(p));
-      } catch {
-        /* not a log line */
-      }
-    },
-  );
+  const fullEnv = { DATABASE_URL: stack.config.db.url, REDIS_URL, QUEUE_PREFIX: stack.config.queue.prefix, COMMAND_CONCURRENCY: '2', DATABASE_POOL_MAX: '4', ...env };
+  const spawnIt = (onLine: (line: string) => void) =>
+    entry.startsWith('npm:') ? spawnCommand('npm', ['run', '--silent', entry.slice(4)], fullEnv, onLine) : spawnEntrypoint(entry, fullEnv, onLine);
+  const { child, exited, stderr } = spawnIt((p) => {
+    try {
+      lines.push(JSON.parse(p));
+    } catch {
+      /* not a log line */
+    }
+  });
   children.push(child);
   const logged = (msg: string) => until(`worker log "${msg}" (stderr: ${stderr().slice(-500)})`, () => lines.find((l) => l.msg === msg));
   return {
@@ -232,5 +234,18 @@ describe('every process, SIGTERM with its Redis unreachable', () => {
       expect(await p.exited).toEqual({ code: 0, signal: null });
       expect(p.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
     }
+  });
+});
+
+describe('npm run start:web, SIGTERM to npm (as a supervisor of `npm start` sends it)', () => {
+  it('reaches the service, which stops and exits 0: npm exits with it, leaving nothing behind', async () => {
+    const web = spawnWorker({ PORT: '0' }, 'npm:start:web');
+    const port = (await until('the API to listen', () => web.lines.find((l) => typeof l.port === 'number'))).port as number;
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    web.child.kill('SIGTERM'); // npm's pid: the script's shell execs tsx, to which npm forwards the signal
+    expect((await web.exited).code).toBe(0);
+    expect(web.lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+    // Nothing is left listening on the port.
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   });
 });
