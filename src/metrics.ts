@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { assertConnected } from './redis.js';
 
 /**
  * The process's Prometheus registry and the counters other modules increment. `/metrics` renders this registry;
@@ -105,27 +106,26 @@ export function observeQueueDepth(queues: Queue[]): void {
   for (const q of queues) observedQueues.add(q);
 }
 
-export const queueScrapeErrors = new Counter({
-  name: 'queue_jobs_scrape_errors_total',
-  help: 'Scrapes that could not count a queue (Redis unreachable); queue_jobs then omits that queue',
-  labelNames: ['queue'] as const,
-  registers: [metricsRegistry],
-});
+/** The queue counts of the scrape under way, which the error counter's collect waits for (so it counts this scrape's). */
+let countingQueues: Promise<unknown> = Promise.resolve();
 
 export const queueJobs = new Gauge({
   name: 'queue_jobs',
-  help: 'Jobs per queue and state (waiting, active, delayed, prioritized, waiting-children, paused, completed, failed), read at scrape time',
+  help: 'Jobs per queue and state (waiting, active, delayed, prioritized, waiting-children, completed, failed; a paused queue’s jobs are waiting), read at scrape time',
   labelNames: ['queue', 'state'] as const,
   registers: [metricsRegistry],
   async collect() {
     this.reset();
-    await Promise.all(
+    countingQueues = Promise.all(
       [...observedQueues].map(async (queue) => {
         if (queue.closing) {
           observedQueues.delete(queue);
           return;
         }
         try {
+          // BullMQ waits for its connection's first connect before any command: with Redis down since the start,
+          // the scrape would hang there, where a connection that is not up fails at once.
+          assertConnected(queue.opts.connection);
           const counts = await queue.getJobCounts();
           for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
         } catch {
@@ -133,6 +133,19 @@ export const queueJobs = new Gauge({
         }
       }),
     );
+    await countingQueues;
+  },
+});
+
+// Registered after queue_jobs, whose collect prom-client then starts first: this one waits for it, so a scrape that
+// leaves a queue out counts that in the same answer.
+export const queueScrapeErrors = new Counter({
+  name: 'queue_jobs_scrape_errors_total',
+  help: 'Scrapes that could not count a queue (Redis unreachable); queue_jobs then omits that queue',
+  labelNames: ['queue'] as const,
+  registers: [metricsRegistry],
+  async collect() {
+    await countingQueues;
   },
 });
 

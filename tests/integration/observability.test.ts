@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from 'bullmq';
+import net from 'node:net';
+import { Queue, type Job } from 'bullmq';
 import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { instrumented } from '../../src/jobs/instrument.js';
 import { createLogger } from '../../src/logger.js';
 import { recordLastSuccess } from '../../src/maintenance/last-success.js';
-import { checkEvictionPolicy } from '../../src/redis.js';
+import { checkEvictionPolicy, createRedis } from '../../src/redis.js';
+import { observeQueueDepth } from '../../src/metrics.js';
 import { act, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
 import { metricValue, parseMetrics, samples } from '../helpers/prometheus.js';
 import { makeUser, REDIS_URL, startStack, tokenFor, type Stack } from '../helpers/stack.js';
@@ -68,6 +70,13 @@ describe('/metrics', () => {
     for (const s of samples(text, 'http_requests_total')) expect(s.labels.route).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
+  it('labels every Bull Board request /admin/queues/*, not (unmatched)', async () => {
+    expect((await stack.request('GET', '/admin/queues')).status).toBe(401);
+    expect((await stack.request('GET', '/admin/queues/api/queues')).status).toBe(401);
+    const text = await scrape();
+    expect(metricValue(text, 'http_requests_total', { method: 'GET', route: '/admin/queues/*', status: '401' })).toBeGreaterThanOrEqual(2);
+  });
+
   it('reports queue depth per state for every queue, read at scrape time', async () => {
     const job = await stack.queues.commands.add('booking.confirm', { bookingId: randomUUID() }, { delay: 3_600_000, jobId: `delayed-${randomUUID()}` });
     try {
@@ -80,6 +89,30 @@ describe('/metrics', () => {
       await job.remove();
     }
     expect(metricValue(await scrape(), 'queue_jobs', { queue: QUEUE_NAMES.commands, state: 'delayed' })).toBe(0);
+  });
+
+  it('a queue whose Redis has been down since the start is left out of the scrape and counted in the same one, at once', async () => {
+    // A port nothing listens on, as a web started while its Redis was down has.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const deadPort = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const down = createRedis(`redis://127.0.0.1:${deadPort}`, 'api');
+    down.on('error', () => {});
+    const queue = new Queue(`unreachable-${randomUUID()}`, { connection: down, prefix: stack.config.queue.prefix });
+    queue.on('error', () => {});
+    try {
+      observeQueueDepth([queue]);
+      const before = metricValue(await scrape(), 'queue_jobs_scrape_errors_total', { queue: queue.name }) ?? 0;
+      const text = await scrape(); // BullMQ would wait for the first connect: this answered, so it did not
+      expect(samples(text, 'queue_jobs', { queue: queue.name })).toEqual([]);
+      expect(metricValue(text, 'queue_jobs_scrape_errors_total', { queue: queue.name })).toBe(before + 1);
+      // The healthy queues are counted all the same.
+      expect(samples(text, 'queue_jobs', { queue: QUEUE_NAMES.commands }).length).toBeGreaterThan(0);
+    } finally {
+      down.disconnect();
+      await queue.close();
+    }
   });
 
   it('records job durations and outcomes per job name (completed, refused)', async () => {

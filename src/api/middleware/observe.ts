@@ -3,6 +3,7 @@ import { matchedRoutes } from 'hono/route';
 import type { Logger } from '../../logger.js';
 import { httpRequestDuration, httpRequests } from '../../metrics.js';
 import type { AppEnv } from '../context.js';
+import { BULL_BOARD_PATH } from '../bull-board.js';
 
 /** The label of a request that no route matched (a 404): one series, whatever the URL was. */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -16,7 +17,10 @@ export function routeLabel(c: Context): string {
   const routes = matchedRoutes(c);
   const responder = routes[c.req.routeIndex];
   if (responder && responder.method !== 'ALL') return responder.path;
-  return routes.find((r) => r.method !== 'ALL')?.path ?? UNMATCHED_ROUTE;
+  const route = routes.find((r) => r.method !== 'ALL')?.path;
+  if (route) return route;
+  // Bull Board is served by a forward registered for every method (src/api/bull-board.ts): one series for all of it.
+  return c.req.path === BULL_BOARD_PATH || c.req.path.startsWith(`${BULL_BOARD_PATH}/`) ? `${BULL_BOARD_PATH}/*` : UNMATCHED_ROUTE;
 }
 
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
