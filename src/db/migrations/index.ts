@@ -5,7 +5,7 @@ import { Migration20261125120000 } from './Migration20261125120000.js';
 
 /**
  * Every migration, in order. Listed as classes rather than discovered as files, so the same list works from
- * sources (tsx, vitest) and from the built tree. `npm run db:migration:create` writes a new file: add it here.
+ * sources (tsx, vitest) and from the built tree. `npm run db:migration:create` writes a new (blank) file: add it here.
  */
 export const migrationsList = [
   { name: 'Migration20261125105933', class: Migration20261125105933 },
