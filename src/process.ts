@@ -35,7 +35,7 @@ export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean
     const orm = await createOrm(config.db.url, { poolMax: config.db.poolMax, queryTimeoutMs: config.db.queryTimeoutMs, logger });
     await assertDatabaseUsable(orm);
     const pending = await migrationsPending(orm);
-    if (pending) logger.warn({ pending }, 'migrations are pending: run `npm run migrate` (readiness reports not ready until then)');
+    if (pending) logger.warn({ pending }, 'migrations are pending: run the release step (`npm run migrate`, from a build `node dist/src/db/migrate.js`); readiness reports not ready until then');
     const closers: Closer[] = [];
 
     // The worker and scheduler answer probes on HEALTH_PORT (the web process has them on its own port). Bound before

@@ -100,7 +100,7 @@ export async function checkEvictionPolicy(
     reply = await redis.call('CONFIG', 'GET', 'maxmemory-policy');
   } catch (e) {
     const error = (e as Error)?.message ?? String(e);
-    logger.warn({ error }, 'could not read the queue Redis maxmemory-policy (CONFIG refused?); make sure it is noeviction, or queued jobs can vanish');
+    logger.warn({ error }, 'could not read the queue Redis maxmemory-policy (Redis unreachable, or CONFIG refused: see error); make sure it is noeviction, or queued jobs can vanish');
     return { status: 'unknown', error };
   }
   // RESP2 answers a flat [name, value] list; RESP3 a map.

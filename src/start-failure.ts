@@ -30,7 +30,7 @@ export function startFailureMessage(err: unknown, settings: Settings): string | 
   }
   const db = withoutPassword(settings.db.url);
   const code = pgCode(err);
-  if (code === '3D000') return `The database of DATABASE_URL (${db}) does not exist: \`npm run migrate\` (or \`npm start\`) creates it`;
+  if (code === '3D000') return `The database of DATABASE_URL (${db}) does not exist: the release step creates it (\`npm run migrate\`, from a build \`node dist/src/db/migrate.js\`; \`npm start\` runs it too)`;
   if (code === '28P01' || code === '28000') return `PostgreSQL refused the login of DATABASE_URL (${db}): ${detail}`;
   if (isDatabaseUnavailable(err)) return `Cannot reach PostgreSQL at ${db} (DATABASE_URL): ${detail}`;
   return undefined;

@@ -38,8 +38,14 @@ const where = (e: BookingEventPayload) => `${e.spaceName} at ${e.workspaceName}`
 
 type Wording = { title: string; lead: (e: BookingEventPayload) => string };
 
+/** A booking made by a checkout is created confirmed: its BOOKING_CREATED must not say it awaits confirmation. */
+const pending = (e: BookingEventPayload) => e.status === 'pending';
+
 const WORDING: Record<BookingEventType, Wording> = {
-  BOOKING_CREATED: { title: 'Booking received', lead: (e) => `Your booking of ${where(e)} for ${when(e)} was received and awaits confirmation.` },
+  BOOKING_CREATED: {
+    title: 'Booking received',
+    lead: (e) => `Your booking of ${where(e)} for ${when(e)} was received${pending(e) ? ' and awaits confirmation' : ''}.`,
+  },
   BOOKING_CONFIRMED: { title: 'Booking confirmed', lead: (e) => `Your booking of ${where(e)} for ${when(e)} is confirmed.` },
   BOOKING_CANCELLED: {
     title: 'Booking cancelled',
@@ -61,7 +67,7 @@ const reasonSuffix = (e: BookingEventPayload) => (e.reason ? ` (reason: ${e.reas
 const GUEST_WORDING: Record<BookingEventType, Wording> = {
   BOOKING_CREATED: {
     title: 'You are invited',
-    lead: (e) => `${e.userName} booked ${where(e)} for ${when(e)} and listed you as a guest. The booking awaits confirmation.`,
+    lead: (e) => `${e.userName} booked ${where(e)} for ${when(e)} and listed you as a guest.${pending(e) ? ' The booking awaits confirmation.' : ''}`,
   },
   BOOKING_CONFIRMED: { title: 'Booking confirmed', lead: (e) => `The booking of ${where(e)} for ${when(e)} by ${e.userName}, where you are a guest, is confirmed.` },
   BOOKING_CANCELLED: {

@@ -80,7 +80,7 @@ describe('a process that cannot start', () => {
     const name = `${db.name}_missing`;
     const run = await start('workers/scheduler.ts', { DATABASE_URL: dbUrl(name) });
     expect(run.code).toBe(1);
-    expect(run.fatal?.msg).toMatch(/^The database of DATABASE_URL \(.*_missing\) does not exist: `npm run migrate` \(or `npm start`\) creates it$/);
+    expect(run.fatal?.msg).toMatch(/^The database of DATABASE_URL \(.*_missing\) does not exist: the release step creates it \(`npm run migrate`, from a build `node dist\/src\/db\/migrate\.js`; `npm start` runs it too\)$/);
     expect((await adminQuery('select 1 from pg_database where datname = $1', [name])).rowCount).toBe(0);
   });
 

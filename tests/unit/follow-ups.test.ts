@@ -40,6 +40,16 @@ describe('templates', () => {
     }
   });
 
+  it('a created booking awaits confirmation only when it is pending (a checkout creates it confirmed)', () => {
+    const pending = { ...event, status: 'pending' };
+    const confirmed = { ...event, status: 'confirmed' };
+    expect(renderNotification('BOOKING_CREATED', pending).body).toMatch(/was received and awaits confirmation\.$/);
+    expect(renderGuestEmail('BOOKING_CREATED', pending, 'Grace').text).toContain('The booking awaits confirmation.');
+    expect(renderNotification('BOOKING_CREATED', confirmed).body).toMatch(/was received\.$/);
+    expect(renderEmail('BOOKING_CREATED', confirmed).text).not.toContain('awaits confirmation');
+    expect(renderGuestEmail('BOOKING_CREATED', confirmed, 'Grace').text).not.toContain('awaits confirmation');
+  });
+
   it("tells times on the workspace's clock when the event carries its zone (events written before: UTC)", () => {
     const berlin = { ...event, workspaceTimezone: 'Europe/Berlin' };
     expect(renderNotification('BOOKING_CONFIRMED', berlin).body).toContain('2026-12-01 10:00 (Europe/Berlin) – 2026-12-01 12:00 (Europe/Berlin)');
