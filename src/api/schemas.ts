@@ -124,6 +124,28 @@ export const SpaceInput = z
     active: z.boolean().optional(),
   })
   .openapi('SpaceInput');
+/** At least one field: an empty change is a 400, not a 200 that changed nothing. */
+const someField = (v: object) => Object.keys(v).length > 0;
+/** Checked only when the fields passed: an unknown key is reported alone, not with "nothing to change" too. */
+const noOtherIssue = (payload: { issues: unknown[] }) => payload.issues.length === 0;
+
+/** A workspace's zone and currency stay as created: its bookings are timed and priced in them. */
+export const WorkspaceUpdate = WorkspaceInput.pick({ name: true, taxRateBps: true })
+  .partial()
+  .strict()
+  .refine(someField, { message: 'at least one field to change: name, taxRateBps', when: noOtherIssue })
+  .openapi('WorkspaceUpdate');
+
+/**
+ * A space's kind stays as created. New rates and capacity apply to bookings made from then on (a booking keeps its
+ * price); `active: false` stops new bookings and cart items (`space_inactive`), and keeps those it has.
+ */
+export const SpaceUpdate = SpaceInput.omit({ kind: true })
+  .partial()
+  .strict()
+  .refine(someField, { message: 'at least one field to change: name, capacity, hourlyRate, dailyRate, monthlyRate, active', when: noOtherIssue })
+  .openapi('SpaceUpdate');
+
 export const Space = z.object({
   ...SpaceInput.shape,
   id: Uuid,

@@ -128,6 +128,12 @@ const matrix: Record<string, Case[]> = {
   ],
   'GET /api/v1/workspaces': [{ label: 'list', owned: false, expect: rule.any, make: async () => ({ method: 'GET', path: `${v1}/workspaces` }) }],
   'GET /api/v1/workspaces/{id}': [{ label: 'read', owned: false, expect: rule.any, make: async () => ({ method: 'GET', path: `${v1}/workspaces/${workspaceId}` }) }],
+  'PATCH /api/v1/workspaces/{id}': [
+    { label: 'change', owned: false, expect: rule.admin, make: async () => ({ method: 'PATCH', path: `${v1}/workspaces/${workspaceId}`, body: { name: 'Matrix Hub' } }) },
+  ],
+  'PATCH /api/v1/spaces/{id}': [
+    { label: 'change', owned: false, expect: rule.admin, make: async () => ({ method: 'PATCH', path: `${v1}/spaces/${spaceId}`, body: { name: 'Matrix Room' } }) },
+  ],
   'POST /api/v1/workspaces/{id}/spaces': [
     {
       label: 'create',

@@ -5,6 +5,7 @@ import { canonicalTimeZone, isValidTimeZone } from '../../domain/time-rules.js';
 import { API_PREFIX } from '../paths.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import { validationError } from '../errors.js';
+import { DomainError } from '../../domain/errors.js';
 import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { spaceDto, workspaceDto } from '../serializers.js';
@@ -22,6 +23,13 @@ const createWorkspace = createRoute({
   request: body(S.WorkspaceInput),
   responses: { 201: S.created(S.Workspace), ...S.errors },
 });
+const updateWorkspace = createRoute({
+  middleware: [requires('admin')],
+  method: 'patch', path: '/workspaces/{id}', tags, summary: "Change a workspace's name or tax rate (admin)",
+  description: 'Its time zone and currency stay as created: its bookings are timed and priced in them. A new tax rate applies to bookings made from then on.',
+  request: { params: S.IdParam, ...body(S.WorkspaceUpdate) },
+  responses: { 200: json(S.Workspace, 'Workspace, changed'), ...S.errors },
+});
 const listWorkspaces = createRoute({
   method: 'get', path: '/workspaces', tags, summary: 'List workspaces',
   request: { query: S.Pagination },
@@ -37,6 +45,14 @@ const createSpace = createRoute({
   method: 'post', path: '/workspaces/{id}/spaces', tags, summary: 'Add a space to a workspace (admin)',
   request: { params: S.IdParam, ...body(S.SpaceInput) },
   responses: { 201: S.created(S.Space), ...S.errors },
+});
+const updateSpace = createRoute({
+  middleware: [requires('admin')],
+  method: 'patch', path: '/spaces/{id}', tags, summary: 'Change a space, or deactivate it (admin)',
+  description:
+    'New rates and capacity apply to bookings made from then on (a booking keeps its price). `active: false` refuses new bookings and cart items (`space_inactive`) and keeps those it has; `active: true` opens it again. Its kind stays as created.',
+  request: { params: S.IdParam, ...body(S.SpaceUpdate) },
+  responses: { 200: json(S.Space, 'Space, changed'), ...S.errors },
 });
 const listSpaces = createRoute({
   method: 'get', path: '/workspaces/{id}/spaces', tags, summary: "A workspace's spaces",
@@ -79,6 +95,17 @@ export function catalogRoutes(deps: AppDeps) {
 
   app.openapi(getWorkspace, async (c) => c.json(workspaceDto(await findWorkspace(c.req.valid('param').id)), 200));
 
+  // Catalog writes are synchronous (DESIGN.md): no booking state changes, so no command; nothing cached holds these
+  // rows (the API and the workers read a space and its workspace fresh for each request and command).
+  app.openapi(updateWorkspace, async (c) => {
+    const fork = em();
+    const w = await fork.findOne(WorkspaceSchema, c.req.valid('param').id);
+    if (!w) throw new DomainError('not_found', `Workspace ${c.req.valid('param').id} not found`);
+    fork.assign(w, c.req.valid('json'));
+    await fork.flush();
+    return c.json(workspaceDto(w), 200);
+  });
+
   app.openapi(createSpace, async (c) => {
     const workspace = await findWorkspace(c.req.valid('param').id);
     const input = c.req.valid('json');
@@ -97,6 +124,15 @@ export function catalogRoutes(deps: AppDeps) {
   });
 
   app.openapi(getSpace, async (c) => c.json(spaceDto(await findSpace(c.req.valid('param').id)), 200));
+
+  app.openapi(updateSpace, async (c) => {
+    const fork = em();
+    const s = await fork.findOne(SpaceSchema, c.req.valid('param').id);
+    if (!s) throw new DomainError('not_found', `Space ${c.req.valid('param').id} not found`);
+    fork.assign(s, c.req.valid('json'));
+    await fork.flush();
+    return c.json(spaceDto(s), 200);
+  });
 
   app.openapi(availability, async (c) => {
     const space = await findSpace(c.req.valid('param').id);
