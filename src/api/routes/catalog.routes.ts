@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
-import { ReservationSchema, SpaceSchema, WorkspaceSchema } from '../../db/entities/index.js';
+import { ReservationSchema, SpaceSchema, WorkspaceSchema, type Space, type Workspace } from '../../db/entities/index.js';
 import { canonicalTimeZone, isValidTimeZone } from '../../domain/time-rules.js';
 import { API_PREFIX } from '../paths.js';
 import type { AppDeps, AppEnv } from '../context.js';
@@ -97,14 +97,25 @@ export function catalogRoutes(deps: AppDeps) {
 
   // Catalog writes are synchronous (DESIGN.md): no booking state changes, so no command; nothing cached holds these
   // rows (the API and the workers read a space and its workspace fresh for each request and command).
-  app.openapi(updateWorkspace, async (c) => {
+  /** The row by id (404 if none) with the validated changes applied and committed. */
+  async function changed<S extends typeof WorkspaceSchema | typeof SpaceSchema>(
+    schema: S,
+    label: string,
+    id: string,
+    changes: object,
+  ): Promise<S extends typeof SpaceSchema ? Space : Workspace> {
     const fork = em();
-    const w = await fork.findOne(WorkspaceSchema, c.req.valid('param').id);
-    if (!w) throw new DomainError('not_found', `Workspace ${c.req.valid('param').id} not found`);
-    fork.assign(w, c.req.valid('json'));
+    // One generic body for both schemas: typed as one of them inside, as the caller's outside.
+    const row = await fork.findOne(schema as typeof WorkspaceSchema, id);
+    if (!row) throw new DomainError('not_found', `${label} ${id} not found`);
+    fork.assign(row, changes);
     await fork.flush();
-    return c.json(workspaceDto(w), 200);
-  });
+    return row as never;
+  }
+
+  app.openapi(updateWorkspace, async (c) =>
+    c.json(workspaceDto(await changed(WorkspaceSchema, 'Workspace', c.req.valid('param').id, c.req.valid('json'))), 200),
+  );
 
   app.openapi(createSpace, async (c) => {
     const workspace = await findWorkspace(c.req.valid('param').id);
@@ -125,14 +136,7 @@ export function catalogRoutes(deps: AppDeps) {
 
   app.openapi(getSpace, async (c) => c.json(spaceDto(await findSpace(c.req.valid('param').id)), 200));
 
-  app.openapi(updateSpace, async (c) => {
-    const fork = em();
-    const s = await fork.findOne(SpaceSchema, c.req.valid('param').id);
-    if (!s) throw new DomainError('not_found', `Space ${c.req.valid('param').id} not found`);
-    fork.assign(s, c.req.valid('json'));
-    await fork.flush();
-    return c.json(spaceDto(s), 200);
-  });
+  app.openapi(updateSpace, async (c) => c.json(spaceDto(await changed(SpaceSchema, 'Space', c.req.valid('param').id, c.req.valid('json'))), 200));
 
   app.openapi(availability, async (c) => {
     const space = await findSpace(c.req.valid('param').id);
