@@ -23,7 +23,9 @@ function checkHeaders(schema: z.ZodObject): MiddlewareHandler<AppEnv> {
   };
 }
 
-const JSON_MEDIA_TYPE = /^application\/([a-z-.]+\+)?json/i;
+/** JSON as Hono's JSON validator takes it (hono/validator): the media type, parameters aside. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const isJsonBody = (contentType: string | undefined) => JSON_MEDIA_TYPE.test(contentType?.split(';')[0]?.trim() ?? '');
 
 /**
  * For a route whose JSON body is optional: an empty body sent with a JSON Content-Type is no body (valid('json') is
@@ -31,7 +33,7 @@ const JSON_MEDIA_TYPE = /^application\/([a-z-.]+\+)?json/i;
  * get Hono's "Malformed JSON" 400 for a POST they sent nothing with. Only these routes read their body here.
  */
 const emptyBodyIsNone: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '') && (await c.req.text()).trim() === '') {
+  if (isJsonBody(c.req.header('content-type')) && (await c.req.text()).trim() === '') {
     // Hono keeps each body read as its promise (typed as the value).
     (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve('{}');
   }

@@ -1,5 +1,14 @@
 import net from 'node:net';
 
+/** A port on 127.0.0.1 nothing listens on (bound once by the OS, then released): a service that is down. */
+export async function unusedPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 /**
  * A TCP proxy on 127.0.0.1 in front of a real service, which a test can cut (`down()`: refuse and drop every
  * connection) and restore (`up()`), to play an outage without touching the shared Postgres or Redis.

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import net from 'node:net';
 import { Queue, type Job } from 'bullmq';
 import { QUEUE_NAMES } from '../../src/jobs/catalogue.js';
 import { instrumented } from '../../src/jobs/instrument.js';
@@ -12,7 +11,7 @@ import { observeQueueDepth } from '../../src/metrics.js';
 import { act, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
 import { metricValue, parseMetrics, samples } from '../helpers/prometheus.js';
 import { makeUser, REDIS_URL, startStack, tokenFor, type Stack } from '../helpers/stack.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { startTcpProxy, unusedPort } from '../helpers/tcp-proxy.js';
 
 /**
  * Metrics, logs and the Redis settings check, read the way operators read them: /metrics as Prometheus text, and
@@ -93,10 +92,7 @@ describe('/metrics', () => {
 
   it('a queue whose Redis has been down since the start is left out of the scrape and counted in the same one, at once', async () => {
     // A port nothing listens on, as a web started while its Redis was down has.
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const deadPort = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
+    const deadPort = await unusedPort();
     const down = createRedis(`redis://127.0.0.1:${deadPort}`, 'api');
     down.on('error', () => {});
     const queue = new Queue(`unreachable-${randomUUID()}`, { connection: down, prefix: stack.config.queue.prefix });

@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema } from '../../src/db/entities/index.js';
@@ -8,6 +7,7 @@ import { metricValue } from '../helpers/prometheus.js';
 import { spawnCommand, spawnEntrypoint } from '../helpers/entrypoints.js';
 import { until as untilWithin } from '../helpers/follow-ups.js';
 import { makeUser, REDIS_URL, startStack, tokenFor, type Stack } from '../helpers/stack.js';
+import { unusedPort } from '../helpers/tcp-proxy.js';
 
 /** Waits up to 20 s (a spawned process starts through tsx). */
 const until = <T>(what: string, check: () => Promise<T> | T) => untilWithin(what, check, 20_000, 50);
@@ -215,10 +215,7 @@ describe('web process, SIGTERM', () => {
 describe('every process, SIGTERM with its Redis unreachable', () => {
   it('web, worker and scheduler stop at once and exit 0, rather than waiting for a Redis that does not come', async () => {
     // A port nothing listens on: each process starts (the API answers 503), and its connections keep retrying.
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const deadPort = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
+    const deadPort = await unusedPort();
     // A budget short of the test's timeout: a close that waits on Redis ends at it with exit 1.
     const env = { REDIS_URL: `redis://127.0.0.1:${deadPort}`, PORT: '0', HEALTH_PORT: '0', SHUTDOWN_TIMEOUT_MS: '8000' };
     const processes = [
