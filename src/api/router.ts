@@ -1,6 +1,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.js';
+import { validationError } from './errors.js';
 import { validationHook } from './validation.js';
 
 type Route = Parameters<OpenAPIHono<AppEnv>['openapi']>[0];
@@ -41,10 +42,26 @@ const emptyBodyIsNone: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
+ * For a command route that reads no body (confirm, check-in, DELETE, mark read, …): a body other than none, an empty
+ * one or `{}` is a 400 at `(body)`, as an unknown key is where a body is read, so a client sending `{reason}` to
+ * check-in learns that it was not read.
+ */
+const noBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const length = c.req.header('content-length');
+  // Over HTTP a body comes with one of the two headers; a Request made in the process (app.request) may have none.
+  const mayHaveBody = length !== undefined ? length.trim() !== '0' : c.req.header('transfer-encoding') !== undefined || c.req.raw.body !== null;
+  if (mayHaveBody) {
+    const text = (await c.req.text()).trim();
+    if (text !== '' && !/^\{\s*\}$/.test(text)) throw validationError([{ path: '(body)', message: 'This route takes no body' }]);
+  }
+  await next();
+};
+
+/**
  * An OpenAPIHono for a group of API routes, with the service's validation hook. Routes that declare headers (a
  * z.object) have them checked by checkHeaders, after the route's own middleware (src/api/guards.ts `requires`) and
  * ahead of the other parts of the request (zod-openapi's own order would put params first). Routes whose body is
- * optional take an empty one as none (emptyBodyIsNone).
+ * optional take an empty one as none (emptyBodyIsNone); those that read none refuse one (noBody).
  */
 export function apiRouter(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -52,12 +69,13 @@ export function apiRouter(): OpenAPIHono<AppEnv> {
   app.openapi = ((route: Route, handler: never, hook?: never) => {
     const headers = route.request?.headers instanceof z.ZodObject ? route.request.headers : undefined;
     const optionalBody = route.request?.body !== undefined && route.request.body.required !== true;
-    if (!headers && !optionalBody) return openapi(route, handler, hook);
+    const takesNoBody = route.request?.body === undefined && route.method !== 'get';
+    if (!headers && !optionalBody && !takesNoBody) return openapi(route, handler, hook);
     const { middleware: own, hide, ...documented } = route;
     if (!hide) app.openAPIRegistry.registerPath(documented);
-    const { headers: _checkedAbove, ...request } = route.request!;
+    const { headers: _checkedAbove, ...request } = route.request ?? {};
     // The route's own middleware (a role guard) first: a caller without the role gets 403 before any 400.
-    const middleware = [...(own ? [own].flat() : []), ...(headers ? [checkHeaders(headers)] : []), ...(optionalBody ? [emptyBodyIsNone] : [])];
+    const middleware = [...(own ? [own].flat() : []), ...(headers ? [checkHeaders(headers)] : []), ...(optionalBody ? [emptyBodyIsNone] : []), ...(takesNoBody ? [noBody] : [])];
     return openapi({ ...route, request: headers ? request : route.request, middleware, hide: true } as Route, handler, hook);
   }) as typeof openapi;
   return app;

@@ -469,6 +469,20 @@ describe('malformed and oversized bodies', () => {
     await expectRefused(() => stack.request('POST', createPath, { as: member, rawBody: '' }), { status: 400, code: 'validation_error', paths: ['(body)'] });
   });
 
+  it('a command route that reads no body refuses one (400 at (body), nothing enqueued); none, empty or {} is none', async () => {
+    const refused = { status: 400, code: 'validation_error', paths: ['(body)'] };
+    await expectRefused(() => stack.request('POST', `${createPath}/${bookingId}/check-in`, { as: member, body: { reason: 'early' } }), refused);
+    await expectRefused(() => stack.request('POST', `${createPath}/${bookingId}/confirm`, { as: staff, rawBody: 'garbage' }), refused);
+    await expectRefused(() => stack.request('DELETE', `${createPath}/${bookingId}`, { as: member, rawBody: '[]' }), refused);
+    // The role guard still answers first: a member's confirm is 403 whatever it carries.
+    await expectRefused(() => stack.request('POST', `${createPath}/${bookingId}/confirm`, { as: member, body: { x: 1 } }), { status: 403, code: 'forbidden' });
+    // No body, an empty one and {} are all no body: the command is accepted (and refused by the worker, if at all).
+    for (const rawBody of [undefined, '', ' {} ']) {
+      const res = await stack.request('POST', `${createPath}/${randomUUID()}/check-in`, { as: member, rawBody });
+      expect(res.status, JSON.stringify(rawBody)).toBe(404);
+    }
+  });
+
   it('a body over the 64 KB limit → 413 payload_too_large on create, PATCH and catalog writes', async () => {
     const big = 'x'.repeat(70 * 1024);
     for (const send of [
