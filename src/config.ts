@@ -62,6 +62,8 @@ const EnvSchema = z
     // The worker's and the scheduler's own /healthz, /readyz and /metrics (0 = any free port); unset = none.
     HEALTH_PORT: decimal(z.number().int().min(0).max(65535)).optional(),
     SWEEP_STALE_FACTOR: decimal(z.number().min(1).max(1000)).default(3),
+    // how often the booking sweeps (auto-complete, expiry) and the cart sweeps run
+    SWEEP_EVERY_MS: decimal(z.number().int().min(1000)).default(60_000),
     // how often the scheduler analyzes the tables autovacuum leaves alone (src/maintenance/table-stats.ts); 0 = never
     TABLE_STATS_EVERY_MS: decimal(z.number().int().refine((v) => v === 0 || v >= 1000, '0 (never) or at least 1000')).default(60_000),
     SHUTDOWN_TIMEOUT_MS: decimal(z.number().int().min(0)).default(25_000),
@@ -162,7 +164,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env) {
     readyTimeoutMs: env.READY_TIMEOUT_MS,
     /** `port` undefined: the worker and scheduler serve no health endpoints. A sweep is stale after `sweepStaleFactor` × its interval without success. */
     health: { port: env.HEALTH_PORT, sweepStaleFactor: env.SWEEP_STALE_FACTOR },
-    maintenance: { tableStatsEveryMs: env.TABLE_STATS_EVERY_MS },
+    maintenance: { sweepEveryMs: env.SWEEP_EVERY_MS, tableStatsEveryMs: env.TABLE_STATS_EVERY_MS },
     cart: { holdMinutes: env.CART_HOLD_MINUTES, idleMinutes: env.CART_IDLE_MINUTES },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,

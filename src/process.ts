@@ -126,7 +126,7 @@ async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Prom
   const maintenance = followUps.deps.queues.maintenance;
   const schedulers = keepSchedulersRegistered(
     maintenance,
-    () => registerSchedulers(maintenance, undefined, config.followUps, config.maintenance.tableStatsEveryMs),
+    () => registerSchedulers(maintenance, config.maintenance.sweepEveryMs, config.followUps, config.maintenance.tableStatsEveryMs),
     logger.child({ queue: QUEUE_NAMES.maintenance }),
   );
   const worker = createMaintenanceWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps), queues: followUps.deps.queues });

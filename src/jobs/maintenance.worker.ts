@@ -13,8 +13,6 @@ import { sweepLastSuccess } from '../metrics.js';
 import { QUEUE_NAMES } from './catalogue.js';
 import { instrumented } from './instrument.js';
 
-export const SWEEP_EVERY_MS = 60_000;
-
 /** Outbox upkeep on the maintenance queue: the relay (every OUTBOX_RELAY_EVERY_MS) and pruning (OUTBOX_PRUNE_EVERY_MS). */
 export const OUTBOX_JOBS = ['outbox.relay', 'outbox.prune'] as const;
 export type OutboxJobName = (typeof OUTBOX_JOBS)[number];
@@ -29,7 +27,8 @@ export const TABLE_STATS_JOB = 'tables.analyze';
  */
 export async function registerSchedulers(
   maintenance: Queue,
-  everyMs = SWEEP_EVERY_MS,
+  /** The booking and cart sweeps' interval (SWEEP_EVERY_MS). */
+  everyMs: number,
   followUps?: AppConfig['followUps'],
   tableStatsEveryMs = 0,
 ): Promise<void> {

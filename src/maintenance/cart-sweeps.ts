@@ -2,6 +2,7 @@ import { emptyEffects } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
 import { inTransaction, type Orm } from '../db/orm.js';
+import { afterSweepCommit } from './after-sweep.js';
 
 /**
  * Cart sweeps, run by job schedulers on the maintenance queue with an injected clock. Both are idempotent SQL in
@@ -32,7 +33,7 @@ export async function sweepExpiredHolds(orm: Orm, now: Date, hooks: CommandHooks
       return { count: rows.length, effects };
     });
     total += count;
-    if (count) await hooks.afterCommit?.(effects);
+    if (count) await afterSweepCommit(hooks, effects);
     if (count < batchSize) return total;
   }
 }
@@ -62,7 +63,7 @@ export async function sweepAbandonedCarts(orm: Orm, now: Date, idleMinutes: numb
       return { count: row?.carts ?? 0, effects };
     });
     total += count;
-    if (count) await hooks.afterCommit?.(effects);
+    if (count) await afterSweepCommit(hooks, effects);
     if (count < batchSize) return total;
   }
 }

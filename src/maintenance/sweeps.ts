@@ -4,6 +4,7 @@ import { CommandContext } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import { BookingSchema } from '../db/entities/index.js';
 import { inTransaction, type Orm } from '../db/orm.js';
+import { afterSweepCommit, SWEEP_AFTER_COMMIT_RETRY_MS } from './after-sweep.js';
 
 export const SWEEPS = {
   /** Active or confirmed bookings past their end → completed (confirmed ones as no-shows). */
@@ -18,7 +19,14 @@ export type SweepName = keyof typeof SWEEPS;
  * the next run), each moved through the same transition code as a command: audit row, outbox event, eviction.
  * Idempotent: a booking already moved no longer matches. `now` is injected so tests need no real waiting.
  */
-export async function runSweep(orm: Orm, name: SweepName, now: Date, hooks: CommandHooks = {}, batchSize = 200): Promise<number> {
+export async function runSweep(
+  orm: Orm,
+  name: SweepName,
+  now: Date,
+  hooks: CommandHooks = {},
+  batchSize = 200,
+  retryMs: readonly number[] = SWEEP_AFTER_COMMIT_RETRY_MS,
+): Promise<number> {
   const sweep = SWEEPS[name];
   let total = 0;
   for (;;) {
@@ -33,7 +41,7 @@ export async function runSweep(orm: Orm, name: SweepName, now: Date, hooks: Comm
       return { count: due.length, effects: ctx.effects };
     });
     total += count;
-    if (count) await hooks.afterCommit?.(effects);
+    if (count) await afterSweepCommit(hooks, effects, retryMs);
     if (count < batchSize) return total;
   }
 }

@@ -48,6 +48,32 @@ describe('scheduler sweeps (clock injected, no real waiting)', () => {
     expect(await em().count(OutboxSchema, { aggregateId: confirmed, eventType: 'BOOKING_COMPLETED' })).toBe(1);
   });
 
+  it("retries a failed eviction in the sweep, which no later run redoes; past its retries the sweep fails", async () => {
+    const { space } = await seedSpace(stack);
+    const flaky = (await createBooking(stack, member, space.id, hourlySlot(600))).body.result.bookingId;
+    const later = new Date(Date.now() + 700 * 3_600_000);
+    let calls = 0;
+    const evicted: string[][] = [];
+    const failingTwice = {
+      afterCommit: async (effects: { bookingIds: Set<string> }) => {
+        calls++;
+        if (calls <= 2) throw new Error('cache Redis unreachable');
+        evicted.push([...effects.bookingIds]);
+      },
+    };
+    expect(await runSweep(stack.orm, 'sweep.expire', later, failingTwice as never, 200, [1, 1])).toBeGreaterThanOrEqual(1);
+    expect(calls).toBe(3);
+    expect(evicted.flat()).toContain(flaky);
+
+    // Past its retries the job fails, with the batch committed (the entries then expire with their TTL).
+    const stuck = (await createBooking(stack, member, space.id, hourlySlot(610))).body.result.bookingId;
+    let attempts = 0;
+    const down = { afterCommit: async () => void (attempts++, await Promise.reject(new Error('cache Redis down'))) };
+    await expect(runSweep(stack.orm, 'sweep.expire', later, down as never, 200, [1, 1])).rejects.toThrow('cache Redis down');
+    expect(attempts).toBe(3);
+    expect((await booking(stuck)).status).toBe('cancelled');
+  });
+
   it('works in batches', async () => {
     const { space } = await seedSpace(stack);
     for (let i = 0; i < 5; i++) await createBooking(stack, member, space.id, hourlySlot(300 + i * 2));

@@ -44,6 +44,12 @@ describe('config', () => {
     for (const bad of ['-1', '1001', 'soon', '2.5']) expect(() => loadConfig({ OUTBOX_MARK_DELAY_MS: bad })).toThrow(/OUTBOX_MARK_DELAY_MS/);
   });
 
+  it('the booking and cart sweeps: every 60 s by default, else at least 1 s', () => {
+    expect(loadConfig({}).maintenance.sweepEveryMs).toBe(60_000);
+    expect(loadConfig({ SWEEP_EVERY_MS: '5000' }).maintenance.sweepEveryMs).toBe(5000);
+    for (const bad of ['0', '999', 'often', '1500.5']) expect(() => loadConfig({ SWEEP_EVERY_MS: bad })).toThrow(/SWEEP_EVERY_MS/);
+  });
+
   it('the table statistics sweep: every 60 s by default, 0 for never, else at least 1 s', () => {
     expect(loadConfig({}).maintenance.tableStatsEveryMs).toBe(60_000);
     expect(loadConfig({ TABLE_STATS_EVERY_MS: '0' }).maintenance.tableStatsEveryMs).toBe(0);
