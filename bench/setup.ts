@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { createOrm, ensureDatabase, migrate } from '../src/db/orm.js';
+import { keyedIdentity } from '../src/api/submit-command.js';
 import { log } from './lib.js';
 
 export const BENCH_JWT_SECRET = 'bench-secret-0123456789abcdef0123456789';
@@ -239,10 +240,8 @@ export function createBody(slot: Slot, i: number) {
 /** What the API enqueues for that body (src/api/routes/bookings.routes.ts + submit-command.ts), with an Idempotency-Key. */
 export function createCommand(slot: Slot, i: number, user: BenchUser) {
   const body = createBody(slot, i);
-  const key = `bench-${randomUUID()}`;
-  const digest = createHash('sha256').update(`${user.id}\u0000${key}`).digest('hex');
   return {
-    jobId: `idem-${digest.slice(0, 40)}`,
+    jobId: keyedIdentity(user.id, `bench-${randomUUID()}`).jobId,
     data: {
       ...body,
       notes: body.notes ?? null,

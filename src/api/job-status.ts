@@ -92,6 +92,8 @@ export const isFinished = (s: JobStatusBody) => s.state === 'completed' || s.sta
 
 /** What an Idempotency-Key finds already stored under its job id: the command's fingerprint, and where it was found. */
 export interface Prior {
+  /** The id it is stored under: the key's job id, or the one an earlier version gave the key (submit-command.ts). */
+  jobId: string;
   fingerprint: string | null;
   /** Found in BullMQ (the job is still there, e.g. for `Prefer: wait`); false: found in the inbox only. */
   queued: boolean;
@@ -118,13 +120,16 @@ const jobDataBatcher = onePer((redis: AppDeps['redis']) => {
 const jobData = (redis: AppDeps['redis'], key: string) => jobDataBatcher(redis).load(key);
 
 /**
- * The fingerprint of the command BullMQ holds under this job id, or undefined when it holds no such job: the
- * job hash's `data` field (the key is the queue's own `toKey`), what getJob reads with HGETALL less the fields
- * nobody here needs and the Job built from them, on every keyed request (twice on a first one). Read on
- * `deps.redis`, the queues' Redis; with the reads of the other requests of the same event-loop turn.
+ * The fingerprint of the command BullMQ holds under the first of these job ids it holds, or undefined when it holds
+ * none: the job hash's `data` field (the key is the queue's own `toKey`), what getJob reads with HGETALL less the
+ * fields nobody here needs and the Job built from them, on every keyed request (twice on a first one). Read on
+ * `deps.redis`, the queues' Redis; with the reads of the other requests of the same event-loop turn (so a key's two
+ * ids cost one round trip).
  */
-export async function queuedFingerprint(deps: Pick<AppDeps, 'queues' | 'redis'>, jobId: string): Promise<{ fingerprint: string | null } | undefined> {
-  return fingerprintOfJobData(await jobData(deps.redis, deps.queues.commands.toKey(jobId)));
+export async function queuedFingerprint(deps: Pick<AppDeps, 'queues' | 'redis'>, jobIds: readonly string[]): Promise<{ jobId: string; fingerprint: string | null } | undefined> {
+  const found = await Promise.all(jobIds.map((id) => jobData(deps.redis, deps.queues.commands.toKey(id))));
+  const i = found.findIndex((data) => data != null);
+  return i < 0 ? undefined : { jobId: jobIds[i]!, ...fingerprintOfJobData(found[i]!)! };
 }
 
 /** The fingerprint in a command job hash's `data` field (null: no job hash, so undefined). */
@@ -134,20 +139,20 @@ export function fingerprintOfJobData(data: string | null): { fingerprint: string
 }
 
 /**
- * What an Idempotency-Key needs before enqueueing: the fingerprint of the command already stored under this job id,
- * or null when there is none. Looked up in readJob's order, BullMQ first, then the inbox, which the worker writes
+ * What an Idempotency-Key needs before enqueueing: the command already stored under one of the key's job ids
+ * (submit-command.ts storedJobIds), its fingerprint and that id, or null when there is none. Looked up in readJob's order, BullMQ first, then the inbox, which the worker writes
  * before BullMQ can trim the job, so nothing slips between the two reads; whoever reads the inbox in the same query
  * as something else (findBookableSpaceAndInbox) must still read it only after queuedFingerprint found nothing. A job
  * BullMQ holds in no state list (never seen in practice) counts as stored here; readJob would have added and read
  * it back, with the same answer.
  */
-export async function readPrior(deps: Pick<AppDeps, 'queues' | 'redis' | 'orm'>, jobId: string): Promise<Prior | null> {
-  const queued = await queuedFingerprint(deps, jobId);
-  return priorOf(queued, queued ? null : await findInboxRow(deps.orm, jobId));
+export async function readPrior(deps: Pick<AppDeps, 'queues' | 'redis' | 'orm'>, jobIds: readonly string[]): Promise<Prior | null> {
+  const queued = await queuedFingerprint(deps, jobIds);
+  return priorOf(queued, queued ? null : await findInboxRow(deps.orm, jobIds));
 }
 
 /** The Prior of what BullMQ holds (queuedFingerprint) and, when it holds nothing, of what the inbox holds. */
-export function priorOf(queued: { fingerprint: string | null } | undefined, inbox: InboxRow | null): Prior | null {
-  if (queued) return { fingerprint: queued.fingerprint, queued: true };
-  return inbox ? { fingerprint: inbox.fingerprint, queued: false } : null;
+export function priorOf(queued: { jobId: string; fingerprint: string | null } | undefined, inbox: InboxRow | null): Prior | null {
+  if (queued) return { ...queued, queued: true };
+  return inbox ? { ...inbox, queued: false } : null;
 }

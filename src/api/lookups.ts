@@ -29,25 +29,34 @@ export interface BookableSpace {
 
 /** The outcome the inbox stored under a command's job id: only its fingerprint is needed before enqueueing. */
 export interface InboxRow {
+  /** The id it is stored under (one of the ids looked up). */
+  jobId: string;
   fingerprint: string | null;
 }
 
 /**
- * One batch of space lookups (bookings routes), each with the inbox row of a job id when asked for: one row per
- * lookup whose space exists, numbered by its place in the arrays. The joins are inner where the foreign key
- * guarantees the row (workspace), left for the inbox (a job id, or null when not asked for, matches at most one row).
+ * One batch of space lookups (bookings routes), each with the inbox row of a job id when asked for (or of its legacy
+ * id, when only that has one): one row per lookup whose space exists, numbered by its place in the arrays. The joins
+ * are inner where the foreign key guarantees the row (workspace), left for the inbox (an id, or null when not asked
+ * for, matches at most one row).
  */
 export const BOOKABLE_SPACES: Statement = {
   name: 'api_bookable_spaces',
   text:
-    'select q.n::int as n, s.id, s.workspace_id, s.active, s.capacity, w.timezone, pc.id is not null as inbox_found, pc.fingerprint as inbox_fingerprint ' +
-    'from unnest($1::uuid[], $2::text[]) with ordinality as q(space_id, job_id, n) ' +
-    'join spaces s on s.id = q.space_id join workspaces w on w.id = s.workspace_id left join processed_commands pc on pc.id = q.job_id',
+    'select q.n::int as n, s.id, s.workspace_id, s.active, s.capacity, w.timezone, coalesce(pc.id, pl.id) as inbox_id, ' +
+    'case when pc.id is not null then pc.fingerprint else pl.fingerprint end as inbox_fingerprint ' +
+    'from unnest($1::uuid[], $2::text[], $3::text[]) with ordinality as q(space_id, job_id, legacy_job_id, n) ' +
+    'join spaces s on s.id = q.space_id join workspaces w on w.id = s.workspace_id ' +
+    'left join processed_commands pc on pc.id = q.job_id left join processed_commands pl on pl.id = q.legacy_job_id',
 };
-type BookableSpaceRow = { n: number; id: string; workspace_id: string; active: boolean; capacity: number; timezone: string; inbox_found: boolean; inbox_fingerprint: string | null };
-type SpaceLookup = { spaceId: string; inboxJobId: string | null };
+type BookableSpaceRow = { n: number; id: string; workspace_id: string; active: boolean; capacity: number; timezone: string; inbox_id: string | null; inbox_fingerprint: string | null };
+type SpaceLookup = { spaceId: string; inboxJobIds: readonly string[] };
 
-const INBOX: Statement = { name: 'api_inbox_fingerprint', text: 'select fingerprint from processed_commands where id = $1' };
+/** The first of the ids given that holds an inbox row (by its place in the array). */
+const INBOX: Statement = {
+  name: 'api_inbox_fingerprint',
+  text: 'select pc.id, pc.fingerprint from unnest($1::text[]) with ordinality as q(id, n) join processed_commands pc on pc.id = q.id order by q.n limit 1',
+};
 
 /**
  * A space id in the canonical form Postgres' uuid type reads (the routes validate ids as UUIDs before): anything
@@ -59,15 +68,19 @@ const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 const spaceBatcher = onePer(
   (orm: Orm) =>
     new Batcher<SpaceLookup, BookableSpaceRow | undefined>(async (lookups) => {
-      const rows = await preparedRead<BookableSpaceRow>(orm, BOOKABLE_SPACES, [lookups.map((l) => l.spaceId), lookups.map((l) => l.inboxJobId)]);
+      const rows = await preparedRead<BookableSpaceRow>(orm, BOOKABLE_SPACES, [
+        lookups.map((l) => l.spaceId),
+        lookups.map((l) => l.inboxJobIds[0] ?? null),
+        lookups.map((l) => l.inboxJobIds[1] ?? null),
+      ]);
       const byPlace = new Array<BookableSpaceRow | undefined>(lookups.length);
       for (const row of rows) byPlace[row.n - 1] = row;
       return byPlace;
     }),
 );
 
-async function lookUpSpace(orm: Orm, spaceId: string, inboxJobId: string | null): Promise<BookableSpaceRow | undefined> {
-  return CANONICAL_UUID.test(spaceId) ? spaceBatcher(orm).load({ spaceId, inboxJobId }) : undefined;
+async function lookUpSpace(orm: Orm, spaceId: string, inboxJobIds: readonly string[]): Promise<BookableSpaceRow | undefined> {
+  return CANONICAL_UUID.test(spaceId) ? spaceBatcher(orm).load({ spaceId, inboxJobIds }) : undefined;
 }
 
 const bookable = (row: BookableSpaceRow | undefined, id: string): BookableSpace => {
@@ -81,27 +94,28 @@ const bookable = (row: BookableSpaceRow | undefined, id: string): BookableSpace 
  * event-loop turn. Unknown id → the 404 of findSpace.
  */
 export async function findBookableSpace(orm: Orm, id: string): Promise<BookableSpace> {
-  return bookable(await lookUpSpace(orm, id, null), id);
+  return bookable(await lookUpSpace(orm, id, []), id);
 }
 
 /**
- * findBookableSpace and, in the same round trip, the inbox row stored under `inboxJobId` (when given): a keyed
- * create needs both. The inbox half is `undefined` when not asked for, `null` when there is no row. An unknown
- * space is the 404 of findBookableSpace, whatever the inbox holds.
+ * findBookableSpace and, in the same round trip, the inbox row stored under the first of `inboxJobIds` that has one
+ * (at most two: a key's job id and its legacy id), when given: a keyed create needs both. The inbox half is
+ * `undefined` when not asked for, `null` when there is no row. An unknown space is the 404 of findBookableSpace,
+ * whatever the inbox holds.
  */
 export async function findBookableSpaceAndInbox(
   orm: Orm,
   id: string,
-  inboxJobId: string | undefined,
+  inboxJobIds: readonly string[] | undefined,
 ): Promise<{ space: BookableSpace; inbox: InboxRow | null | undefined }> {
-  const row = await lookUpSpace(orm, id, inboxJobId ?? null);
+  const row = await lookUpSpace(orm, id, inboxJobIds ?? []);
   const space = bookable(row, id);
-  if (inboxJobId === undefined) return { space, inbox: undefined };
-  return { space, inbox: row!.inbox_found ? { fingerprint: row!.inbox_fingerprint ?? null } : null };
+  if (inboxJobIds === undefined) return { space, inbox: undefined };
+  return { space, inbox: row!.inbox_id != null ? { jobId: row!.inbox_id, fingerprint: row!.inbox_fingerprint ?? null } : null };
 }
 
-/** The inbox row stored under a command's job id, or null. */
-export async function findInboxRow(orm: Orm, jobId: string): Promise<InboxRow | null> {
-  const rows = await preparedRead<{ fingerprint: string | null }>(orm, INBOX, [jobId]);
-  return rows[0] ? { fingerprint: rows[0].fingerprint ?? null } : null;
+/** The inbox row stored under the first of these job ids that has one, or null. */
+export async function findInboxRow(orm: Orm, jobIds: readonly string[]): Promise<InboxRow | null> {
+  const rows = await preparedRead<{ id: string; fingerprint: string | null }>(orm, INBOX, [jobIds]);
+  return rows[0] ? { jobId: rows[0].id, fingerprint: rows[0].fingerprint ?? null } : null;
 }

@@ -264,9 +264,12 @@ export const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed'
  */
 export const CommandResult = z.object(CommandResultSchema.shape).catchall(z.unknown()).openapi('CommandResult');
 
+/** Job ids are UUIDs, but for keyed jobs of earlier versions (submit-command.ts), so not typed as one. */
+const JobId = z.string().openapi({ description: "A UUID (for a keyed command, derived from the key); a keyed job accepted before 2026-12-07 keeps its id, `idem-` and 40 hex digits" });
+
 export const JobStatus = z
   .object({
-    id: z.string(),
+    id: JobId,
     name: z.string(),
     state: z.enum(JOB_STATES),
     result: CommandResult.optional(),
@@ -279,7 +282,7 @@ export const JobStatus = z
 export type JobStatusBody = z.infer<typeof JobStatus>;
 
 export const CommandAccepted = z
-  .object({ jobId: z.string(), statusUrl: z.string(), bookingId: Uuid.optional(), itemId: Uuid.optional(), reviewId: Uuid.optional() })
+  .object({ jobId: JobId, statusUrl: z.string(), bookingId: Uuid.optional(), itemId: Uuid.optional(), reviewId: Uuid.optional() })
   .openapi('CommandAccepted');
 
 export const JobIdParam = z.object({
@@ -288,7 +291,7 @@ export const JobIdParam = z.object({
     .min(1)
     .max(128)
     .regex(/^[A-Za-z0-9_-]+$/, 'not a job id')
-    // Every job id the API hands out is lower case (a UUID, or `idem-` and hex).
+    // Every job id the API hands out is lower case (a UUID; or `idem-` and hex, a keyed job of an earlier version).
     .toLowerCase()
     .openapi({ param: { name: 'jobId', in: 'path' } }),
 });

@@ -54,13 +54,31 @@ export interface CommandIdentity {
   jobId: string;
   /** Set when the request carried an Idempotency-Key. */
   key?: string;
+  /**
+   * The job id the key had before keyed job ids were UUIDs (`idem-` and 40 hex digits). Its job, or the inbox row
+   * stored under it, answers a replay of the key, as any replay: a key first sent to an earlier version is kept.
+   */
+  legacyJobId?: string;
   /** A UUID for a resource the command creates: random, or derived from the key so a replay names the same one. */
   newId: string;
 }
 
+/** The ids a keyed command may already be stored under: its job id, then the one an earlier version gave the key. */
+export const storedJobIds = (identity: CommandIdentity): string[] => (identity.legacyJobId ? [identity.jobId, identity.legacyJobId] : [identity.jobId]);
+
 /**
- * The job id of a command. With an Idempotency-Key it is derived from user + key (BullMQ then refuses a second
- * job with that id); without, it is random. Ids never contain ':' (BullMQ reserves it).
+ * The identity of a command sent with an Idempotency-Key: job and resource ids derived from user + key (BullMQ
+ * then refuses a second job with that id), UUIDs in the version-8 layout, as every id the service hands out is a
+ * UUID. The job id's 128 bits are the first of the digest the legacy id shows 160 of.
+ */
+export function keyedIdentity(userId: string, key: string): Required<CommandIdentity> {
+  const digest = sha256(`${userId}\u0000${key}`);
+  return { jobId: uuidFromHash(digest), key, legacyJobId: `idem-${digest.slice(0, 40)}`, newId: uuidFromHash(sha256(`booking\u0000${digest}`)) };
+}
+
+/**
+ * The job id of a command: with an Idempotency-Key, derived from user + key (keyedIdentity); without, random.
+ * Ids never contain ':' (BullMQ reserves it).
  */
 export function commandIdentity(c: Context<AppEnv>): CommandIdentity {
   const key = c.req.header('idempotency-key');
@@ -69,8 +87,7 @@ export function commandIdentity(c: Context<AppEnv>): CommandIdentity {
     throw new DomainError('validation_error', 'Invalid Idempotency-Key', [
       { path: 'headers.idempotency-key', message: '1–200 printable ASCII characters without spaces' },
     ]);
-  const digest = sha256(`${c.get('user').id}\u0000${key}`);
-  return { jobId: `idem-${digest.slice(0, 40)}`, key, newId: uuidFromHash(sha256(`booking\u0000${digest}`)) };
+  return keyedIdentity(c.get('user').id, key);
 }
 
 /**
@@ -81,7 +98,7 @@ export function commandIdentity(c: Context<AppEnv>): CommandIdentity {
  */
 export async function identityAndPrior(c: Context<AppEnv>, deps: AppDeps): Promise<{ identity: CommandIdentity; prior: Prior | null | undefined }> {
   const identity = commandIdentity(c);
-  return { identity, prior: identity.key ? await readPrior(deps, identity.jobId) : undefined };
+  return { identity, prior: identity.key ? await readPrior(deps, storedJobIds(identity)) : undefined };
 }
 
 /** `Prefer: wait=N` in seconds, capped by config; 0 when absent. */
@@ -155,23 +172,31 @@ export async function submitCommand<N extends CommandName>(
 ): Promise<Response> {
   const user = c.get('user');
   const fingerprint = identity.key ? commandFingerprint(name, fields) : null;
-  const { jobId } = identity;
-  const statusUrl = `${API_PREFIX}/jobs/${jobId}`;
+  let { jobId } = identity;
+  let statusUrl = `${API_PREFIX}/jobs/${jobId}`;
   const wait = preferWait(c, deps.config.http.preferWaitMaxSeconds);
 
   // Watching starts before the job is added or looked up, so its finish is not missed (src/jobs/finished-signal.ts).
-  const watcher = wait > 0 ? deps.finished?.watch(jobId) : undefined;
+  let watcher = wait > 0 ? deps.finished?.watch(jobId) : undefined;
   try {
     // A fresh job's finish comes after its add, as a signal the watcher keeps: only a replay's job is read before
     // waiting, as it may have finished long ago. (A same-key request that added and finished between our lookup and
     // our add is the one case left to the timeout's read: a wait, never a wrong answer.)
     let replay = false;
-    if (identity.key && prior === undefined) prior = await readPrior(deps, jobId);
+    if (identity.key && prior === undefined) prior = await readPrior(deps, storedJobIds(identity));
     if (identity.key && prior) {
       if (prior.fingerprint !== fingerprint)
         throw new DomainError('idempotency_key_reused', 'This Idempotency-Key was used with a different request');
-      // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox).
+      // A replay: the same job (still in Redis) or its stored outcome (trimmed from Redis, kept in the inbox), under
+      // the id it was stored under (the legacy one, for a key first sent to an earlier version). The watch moves to
+      // it before the replay's first read, so its finish is not missed either.
       replay = true;
+      if (prior.jobId !== jobId) {
+        jobId = prior.jobId;
+        statusUrl = `${API_PREFIX}/jobs/${jobId}`;
+        watcher?.stop();
+        watcher = wait > 0 ? deps.finished?.watch(jobId) : undefined;
+      }
     } else {
       const payload = { ...fields, actor: { id: user.id, role: user.role }, requestedAt: new Date().toISOString(), fingerprint };
       // A concurrent request with the same key may have added first: BullMQ kept that job and ignored ours, so

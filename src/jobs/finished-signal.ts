@@ -14,7 +14,7 @@ import { closeRedis } from '../redis.js';
  */
 export const finishedChannel = (prefix: string) => `${prefix}:${QUEUE_NAMES.commands}:finished`;
 
-/** Job ids never contain spaces (ours are UUIDs or `idem-<hex>`), so one message can carry several. */
+/** Job ids never contain spaces (ours are UUIDs, or `idem-<hex>` from earlier versions), so one message can carry several. */
 const SEPARATOR = ' ';
 
 /**

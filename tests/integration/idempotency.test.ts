@@ -4,6 +4,7 @@ import { executeCommand } from '../../src/commands/run-command.js';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, SpaceSchema } from '../../src/db/entities/index.js';
 import { hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
+import { keyedIdentity } from '../../src/api/submit-command.js';
 
 let stack: Stack;
 let spaceId: string;
@@ -313,6 +314,85 @@ describe('Idempotency-Key on commands whose booking changed or went since', () =
     expect(replay.body).toMatchObject({ id: first.body.id, state: 'completed', result: first.body.result });
     const fresh = await stack.request('POST', '/api/v1/booking/cart/add-item', { as: shopper, body });
     expect(fresh.body.error.code).toBe('space_inactive');
+  });
+});
+
+describe('Idempotency-Key first sent to an earlier version (its job id was idem-<hex>)', () => {
+  const keyed = (url: string, key: string, body: object, wait?: number) =>
+    stack.request('POST', url, { as: member, body, headers: { 'idempotency-key': key }, ...(wait ? { wait } : {}) });
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+  /** What an earlier version left of a finished keyed command: its inbox row under the legacy id, trimmed from BullMQ. */
+  async function asLegacyInboxRow(jobId: string, key: string): Promise<string> {
+    const legacy = keyedIdentity(member.id, key).legacyJobId;
+    await (await stack.queues.commands.getJob(jobId))!.remove();
+    await em().nativeUpdate(ProcessedCommandSchema, { id: jobId }, { id: legacy });
+    return legacy;
+  }
+
+  it('a create replays its job from the inbox under the legacy id: the same job and result, nothing enqueued; another body is 422', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(80) };
+    const first = await keyed('/api/v1/booking/bookings', 'key-legacy-create', body, 10);
+    expect(first.body.state).toBe('completed');
+    expect(first.body.id).toMatch(UUID);
+    const legacy = await asLegacyInboxRow(first.body.id, 'key-legacy-create');
+
+    const replay = await keyed('/api/v1/booking/bookings', 'key-legacy-create', body, 5);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: legacy, state: 'completed', result: first.body.result });
+    const replay202 = await keyed('/api/v1/booking/bookings', 'key-legacy-create', body);
+    expect(replay202.status).toBe(202);
+    expect(replay202.body).toEqual({ jobId: legacy, statusUrl: `/api/v1/jobs/${legacy}`, bookingId: first.body.result.bookingId });
+    expect((await stack.request('GET', `/api/v1/jobs/${legacy}`, { as: member })).body).toMatchObject({ id: legacy, state: 'completed' });
+    expect((await keyed('/api/v1/booking/bookings', 'key-legacy-create', { ...body, notes: 'x' })).body.error?.code).toBe('idempotency_key_reused');
+    // Nothing was added under the key's job id, and nothing ran twice.
+    expect(await stack.queues.commands.getJob(first.body.id)).toBeUndefined();
+    expect(await em().count(ProcessedCommandSchema, { id: first.body.id })).toBe(0);
+    expect(await em().count(BookingSchema, { id: first.body.result.bookingId })).toBe(1);
+  });
+
+  it('a cancel replays its job from the inbox under the legacy id', async () => {
+    const created = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(82) } });
+    const cancelPath = `/api/v1/booking/bookings/${created.body.result.bookingId}/cancel`;
+    const first = await keyed(cancelPath, 'key-legacy-cancel', { reason: 'plans changed' }, 10);
+    expect(first.body.state).toBe('completed');
+    const legacy = await asLegacyInboxRow(first.body.id, 'key-legacy-cancel');
+    const replay = await keyed(cancelPath, 'key-legacy-cancel', { reason: 'plans changed' }, 5);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({ id: legacy, state: 'completed', result: first.body.result });
+    expect((await keyed(cancelPath, 'key-legacy-cancel', { reason: 'other' })).body.error?.code).toBe('idempotency_key_reused');
+    expect(await stack.queues.commands.getJob(first.body.id)).toBeUndefined();
+  });
+
+  it('a create whose legacy job BullMQ still holds, waiting: the replay answers that job and waits for it; no second job', async () => {
+    const body = { spaceId, bookingType: 'hourly', ...hourlySlot(84) };
+    const legacy = keyedIdentity(member.id, 'key-legacy-queued').legacyJobId;
+    // A paused queue keeps the workers off the job while it is moved to the id an earlier version gave it.
+    await stack.queues.commands.pause();
+    let resumed = false;
+    try {
+      const first = await keyed('/api/v1/booking/bookings', 'key-legacy-queued', body);
+      expect(first.status).toBe(202);
+      const job = (await stack.queues.commands.getJob(first.body.jobId))!;
+      await job.remove();
+      await stack.queues.commands.add(job.name, job.data, { jobId: legacy });
+
+      const replay202 = await keyed('/api/v1/booking/bookings', 'key-legacy-queued', body);
+      expect(replay202.body).toEqual({ jobId: legacy, statusUrl: `/api/v1/jobs/${legacy}`, bookingId: first.body.bookingId });
+      expect((await keyed('/api/v1/booking/bookings', 'key-legacy-queued', { ...body, attendees: 2 })).status).toBe(422);
+      // The wait is on the legacy job: it answers once that job finishes, after the queue resumes.
+      const waited = keyed('/api/v1/booking/bookings', 'key-legacy-queued', body, 10);
+      await new Promise((r) => setTimeout(r, 200));
+      await stack.queues.commands.resume();
+      resumed = true;
+      const done = await waited;
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ id: legacy, state: 'completed', result: { bookingId: first.body.bookingId, status: 'pending' } });
+      expect(await stack.queues.commands.getJob(first.body.jobId)).toBeUndefined();
+      expect(await em().count(BookingSchema, { id: first.body.bookingId })).toBe(1);
+    } finally {
+      if (!resumed) await stack.queues.commands.resume();
+    }
   });
 });
 

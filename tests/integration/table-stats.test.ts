@@ -45,9 +45,9 @@ describe('tables.analyze', () => {
     await withClient(async (c) => {
       // The API's space + inbox lookup, as the web runs it: prepared once per connection, its generic plan cached.
       await c.query('set plan_cache_mode = force_generic_plan');
-      await c.query(`prepare lookup(uuid[], text[]) as ${BOOKABLE_SPACES.text}`);
+      await c.query(`prepare lookup(uuid[], text[], text[]) as ${BOOKABLE_SPACES.text}`);
       const plan = async () =>
-        (await c.query<{ 'QUERY PLAN': string }>(`explain execute lookup(array[gen_random_uuid()], array['none'])`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+        (await c.query<{ 'QUERY PLAN': string }>(`explain execute lookup(array[gen_random_uuid()], array['none'], array['idem-none'])`)).rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(await plan()).toMatch(/Seq Scan on processed_commands/);
 
       await fillInbox(5000, 'plan');

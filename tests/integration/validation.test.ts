@@ -606,7 +606,7 @@ describe('Idempotency-Key header', () => {
     const res = await stack.request('POST', createPath, { as: member, body: hourly(slot(56)), headers: key('K'.repeat(199) + '~'), wait: 10 });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ state: 'completed', result: { status: 'pending' } });
-    expect(res.body.id).toMatch(/^idem-/);
+    expect(res.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(await queuedTotal()).toBe(jobsBefore + 1);
   });
 });

@@ -9,7 +9,7 @@ import { requires } from '../guards.js';
 import * as S from '../schemas.js';
 import { bookingDto, detailCodec, detailEntry, detailJson, pageBody, pageCodec } from '../serializers.js';
 import { slots } from '../../cache/keys.js';
-import { commandIdentity, identityAndPrior, submitCommand } from '../submit-command.js';
+import { commandIdentity, identityAndPrior, storedJobIds, submitCommand } from '../submit-command.js';
 import { json, body } from '../openapi-helpers.js';
 import { findBookableSpace, findBookableSpaceAndInbox } from '../lookups.js';
 import { priorOf, queuedFingerprint } from '../job-status.js';
@@ -99,9 +99,9 @@ export function bookingRoutes(deps: AppDeps) {
     // three not for a replay), a malformed key, a failed BullMQ read (Redis down: 503), then (submitCommand) a key
     // reused with another body.
     const identity = attempt(() => commandIdentity(c));
-    const jobId = identity.ok && identity.value.key !== undefined ? identity.value.jobId : undefined;
-    const queued = jobId === undefined ? undefined : await attemptAsync(queuedFingerprint(deps, jobId));
-    const inboxOf = queued?.ok && queued.value === undefined ? jobId : undefined;
+    const jobIds = identity.ok && identity.value.key !== undefined ? storedJobIds(identity.value) : undefined;
+    const queued = jobIds === undefined ? undefined : await attemptAsync(queuedFingerprint(deps, jobIds));
+    const inboxOf = queued?.ok && queued.value === undefined ? jobIds : undefined;
     const { space, inbox } = await findBookableSpaceAndInbox(deps.orm, input.spaceId, inboxOf);
     const prior = queued?.ok ? priorOf(queued.value, inbox ?? null) : undefined;
     // A replay answers its job (or, another body, 422): these checks ran when it was accepted, and they may fail now
