@@ -382,6 +382,8 @@ describe('Idempotency-Key first sent to an earlier version (its job id was idem-
       expect((await keyed('/api/v1/booking/bookings', 'key-legacy-queued', { ...body, attendees: 2 })).status).toBe(422);
       // The wait is on the legacy job: it answers once that job finishes, after the queue resumes.
       const waited = keyed('/api/v1/booking/bookings', 'key-legacy-queued', body, 10);
+      // Time for the request to be waiting before the job can run (its answer does not depend on it: a replay
+      // that came later would read the finished job).
       await new Promise((r) => setTimeout(r, 200));
       await stack.queues.commands.resume();
       resumed = true;
