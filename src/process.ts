@@ -107,7 +107,17 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
   const mailer = createEmailChannel(config, logger);
-  const notifications = createNotificationWorker({ orm, connection, config, logger, queues: followUps.deps.queues, mailer, marks: followUps.deps.marks });
+  const cache = createReadCache(followUps.deps.cacheRedis, config);
+  const notifications = createNotificationWorker({
+    orm,
+    connection,
+    config,
+    logger,
+    queues: followUps.deps.queues,
+    mailer,
+    marks: followUps.deps.marks,
+    evictCache: (effects) => cache.evict(effects),
+  });
   logger.info({ queue: QUEUE_NAMES.notifications, concurrency: config.queue.notificationConcurrency, email: mailer.transport }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.

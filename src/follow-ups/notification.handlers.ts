@@ -16,6 +16,7 @@ import {
   type NotificationJobName,
 } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
+import type { CommandEffects } from '../commands/context.js';
 import type { EmailChannel } from './email.js';
 import { MARK_PUBLISHED_UPDATE, type PublishMarks } from './outbox.js';
 import { renderEmail, renderGuestEmail, renderNotification } from './templates.js';
@@ -39,7 +40,19 @@ export interface NotificationDeps {
   mailer: EmailChannel;
   /** This process's pending published marks (./outbox.ts), written by the event statements on their way. */
   marks?: PublishMarks;
+  /** The read cache's eviction (src/cache/read-cache.ts), for the events of SWEPT_EVENT_TYPES. */
+  evictCache?: (effects: Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>) => Promise<void>;
 }
+
+/**
+ * The events a sweep writes (auto-complete, expiry). A sweep evicts the cached reads of what it moved after its
+ * commit, with retries (src/maintenance/after-sweep.ts), but has no inbox row to redo that from: a scheduler killed
+ * between the commit and the eviction left those reads stale until their TTL. Its events are durable (the outbox
+ * relay republishes them), so their jobs evict the booking's entries again: at most a relay interval later, and a
+ * second eviction of a fresh entry costs one read from Postgres. Commands redo theirs from the inbox, so the
+ * other event types are left alone (and a create's job does no extra round trip).
+ */
+export const SWEPT_EVENT_TYPES: ReadonlySet<BookingEventType> = new Set(['BOOKING_COMPLETED', 'BOOKING_CANCELLED']);
 
 /** About the job being run: `final` is true on its last attempt (a failure then is for good); `log` is bound to it. */
 export interface JobInfo {
@@ -245,6 +258,13 @@ function createStatements(orm: Orm) {
  */
 export async function handleBookingEvent(deps: NotificationDeps, type: BookingEventType, data: BookingEventJobData, log?: Logger): Promise<JobOutcome> {
   const { outboxId, payload } = data;
+  if (deps.evictCache && SWEPT_EVENT_TYPES.has(type)) {
+    // Best effort: a cache outage must not hold up the notification (the sweep's own retries cover brief ones).
+    const one = (id: string) => new Set([id]);
+    await deps
+      .evictCache({ bookingIds: one(payload.bookingId), userIds: one(payload.userId), workspaceIds: one(payload.workspaceId), spaceIds: one(payload.spaceId) })
+      .catch((err: unknown) => log?.warn({ err: (err as Error)?.message ?? String(err) }, 'cache eviction of a swept booking failed'));
+  }
   const content = renderNotification(type, payload);
   const hasEmail = payload.userEmail.includes('@');
   const row: EventRow = {

@@ -140,7 +140,9 @@ export async function startStack(
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
   const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
-  const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer, marks }) : undefined;
+  const workerCache = createReadCache(workerConnection, config);
+  const evictCache = (effects: Parameters<typeof workerCache.evict>[0]) => workerCache.evict(effects);
+  const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer, marks, evictCache }) : undefined;
   await notificationWorker?.waitUntilReady();
   const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
   const cache = createReadCache(cacheRedis, config);

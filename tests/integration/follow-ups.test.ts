@@ -2,6 +2,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeCommand } from '../../src/commands/run-command.js';
 import {
+  BookingSchema,
   EmailSendSchema,
   GuestSchema,
   NotificationSchema,
@@ -16,6 +17,7 @@ import { publishOutbox, pruneOutbox, PublishMarks, relayOutbox } from '../../src
 import { verifyWebhookSignature } from '../../src/follow-ups/webhooks.js';
 import { emailRecipientKey, notificationJobId, type BookingEventPayload, type BookingEventType } from '../../src/jobs/catalogue.js';
 import { createMaintenanceWorker, registerSchedulers } from '../../src/jobs/maintenance.worker.js';
+import { runSweep } from '../../src/maintenance/sweeps.js';
 import { createLogger } from '../../src/logger.js';
 import { createRedis } from '../../src/redis.js';
 import { act, admin, createBooking, hourlySlot, seedSpace } from '../helpers/factories.js';
@@ -805,5 +807,56 @@ describe('webhook endpoints API', () => {
 
   it('the dead-letter queue is one of the queues Bull Board shows', () => {
     expect(stack.queues.deadLetter.name).toBe('notifications-dead-letter');
+  });
+});
+
+// Last in the file: its sweep moves every booking of this database that is due by its clock.
+describe('a sweep killed between its commit and its eviction', () => {
+  it("its event, relayed, evicts the booking's cached reads (a sweep has no inbox row to redo the eviction from)", async () => {
+    const { space } = await seedSpace(stack);
+    const bookingId = await bookAndWait(member, space.id, 900);
+    const detail = async () => (await stack.request('GET', `/api/v1/booking/bookings/${bookingId}`, { as: member })).body;
+    const listed = async () => (await stack.request('GET', '/api/v1/booking/bookings', { as: member })).body.items.find((b: { id: string }) => b.id === bookingId);
+    expect((await detail()).status).toBe('pending');
+    expect((await listed()).status).toBe('pending');
+
+    // The fault: the sweep commits, but its after-commit work never runs (no hooks: the scheduler "died").
+    const later = new Date(Date.now() + 1000 * 3_600_000);
+    expect(await runSweep(stack.orm, 'sweep.expire', later)).toBeGreaterThanOrEqual(1);
+    expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('cancelled');
+    // What the cache still serves: the state before the sweep.
+    expect((await detail()).status).toBe('pending');
+    expect((await listed()).status).toBe('pending');
+
+    const row = await outboxOf(bookingId, 'BOOKING_CANCELLED');
+    expect(row.publishedAt).toBeNull();
+    expect(await relayOutbox(outboxDeps(), new Date(row.createdAt.getTime() + stack.config.followUps.relayGraceMs + 1000))).toBeGreaterThanOrEqual(1);
+    await until('the relayed event', () => em().findOne(NotificationSchema, { outboxId: row.id }));
+    expect(await detail()).toMatchObject({ status: 'cancelled', cancellationReason: 'expired' });
+    expect((await listed()).status).toBe('cancelled');
+  });
+
+  it('an eviction that fails (cache down) does not hold up the notification; other events evict nothing', async () => {
+    const { space } = await seedSpace(stack);
+    const created = await outboxOf(await bookAndWait(member, space.id, 910), 'BOOKING_CREATED');
+    const payload = { ...(created.payload as BookingEventPayload), status: 'cancelled', reason: 'expired' };
+    const asked: string[] = [];
+    const deps = {
+      orm: stack.orm,
+      queues: stack.queues,
+      config: stack.config,
+      logger: createLogger(stack.config, 'test'),
+      mailer: mail.channel,
+      evictCache: async (e: { bookingIds: Set<string> }) => {
+        asked.push(...e.bookingIds);
+        throw new Error('cache Redis down');
+      },
+    };
+    const outboxId = randomUUID();
+    expect(await handleBookingEvent(deps as never, 'BOOKING_CANCELLED', { outboxId, payload })).toMatchObject({ outcome: 'created' });
+    expect(asked).toEqual([payload.bookingId]);
+    expect(await em().count(NotificationSchema, { outboxId })).toBe(1);
+    expect(await handleBookingEvent(deps as never, 'BOOKING_CONFIRMED', { outboxId: randomUUID(), payload: { ...payload, status: 'confirmed' } })).toMatchObject({ outcome: 'created' });
+    expect(asked).toHaveLength(1);
   });
 });
