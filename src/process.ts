@@ -11,7 +11,7 @@ import { createNotificationWorker } from './jobs/notification.worker.js';
 import { createEmailChannel } from './follow-ups/email.js';
 import { createMaintenanceWorker, keepSchedulersRegistered, registerSchedulers } from './jobs/maintenance.worker.js';
 import { closeQueues, closeWorker, createQueues } from './jobs/queues.js';
-import { createCommandHooks, type FollowUpDeps } from './follow-ups/after-commit.js';
+import { createCommandHooks, createEviction, type FollowUpDeps } from './follow-ups/after-commit.js';
 import { PublishMarks } from './follow-ups/outbox.js';
 import { createLogger, type Logger } from './logger.js';
 import { loadConfigOrExit, startOrExit } from './start-failure.js';
@@ -107,17 +107,8 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   const worker = createCommandWorker({ orm, connection, config, logger, hooks: createCommandHooks(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.commands, concurrency: config.queue.commandConcurrency }, 'worker started');
   const mailer = createEmailChannel(config, logger);
-  const cache = createReadCache(followUps.deps.cacheRedis, config);
-  const notifications = createNotificationWorker({
-    orm,
-    connection,
-    config,
-    logger,
-    queues: followUps.deps.queues,
-    mailer,
-    marks: followUps.deps.marks,
-    evictCache: (effects) => cache.evict(effects),
-  });
+  const { queues, marks } = followUps.deps;
+  const notifications = createNotificationWorker({ orm, connection, config, logger, queues, mailer, marks, evictCache: createEviction(followUps.deps) });
   logger.info({ queue: QUEUE_NAMES.notifications, concurrency: config.queue.notificationConcurrency, email: mailer.transport }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.

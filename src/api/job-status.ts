@@ -140,8 +140,9 @@ export function fingerprintOfJobData(data: string | null): { fingerprint: string
 
 /**
  * What an Idempotency-Key needs before enqueueing: the command already stored under one of the key's job ids
- * (submit-command.ts storedJobIds), its fingerprint and that id, or null when there is none. Looked up in readJob's order, BullMQ first, then the inbox, which the worker writes
- * before BullMQ can trim the job, so nothing slips between the two reads; whoever reads the inbox in the same query
+ * (submit-command.ts storedJobIds), its fingerprint and that id, or null when there is none. Looked up in readJob's
+ * order, BullMQ first, then the inbox, which the worker writes before BullMQ can trim the job, so nothing slips
+ * between the two reads; whoever reads the inbox in the same query
  * as something else (findBookableSpaceAndInbox) must still read it only after queuedFingerprint found nothing. A job
  * BullMQ holds in no state list (never seen in practice) counts as stored here; readJob would have added and read
  * it back, with the same answer.

@@ -88,6 +88,9 @@ type Lookup = { genKey: string; valueKey: string; stamped: boolean };
 /** A slot's generation and cached value, or the error of the round trip that should have read them. */
 type Found = { generation: string; cached: Buffer | null } | { error: unknown };
 
+/** What an eviction drops: the detail entries of these bookings, and the list generations of these owners. */
+export type EvictionTargets = Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>;
+
 export class ReadCache {
   private readonly client: Redis & CacheCommands;
   private readonly genTtl: number;
@@ -174,7 +177,7 @@ export class ReadCache {
   }
 
   /** After a commit: delete the detail keys and bump every generation the change touched, in one round trip. */
-  async evict(effects: Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>): Promise<void> {
+  async evict(effects: EvictionTargets): Promise<void> {
     if (!effects.bookingIds.size && !effects.userIds.size && !effects.workspaceIds.size && !effects.spaceIds.size) return;
     const details = [...effects.bookingIds].map(slots.bookingDetail);
     const generations = [

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createReadCache } from '../cache/read-cache.js';
+import { createReadCache, type EvictionTargets } from '../cache/read-cache.js';
 import type { CommandEffects } from '../commands/context.js';
 import type { CommandHooks } from '../commands/run-command.js';
 import type { AppConfig } from '../config.js';
@@ -19,6 +19,12 @@ export interface FollowUpDeps {
   marks: PublishMarks;
 }
 
+/** The read cache's eviction on the cache's Redis: the after-commit step's, and the swept events' (notification.handlers.ts). */
+export function createEviction(deps: Pick<FollowUpDeps, 'cacheRedis' | 'config'>): (targets: EvictionTargets) => Promise<void> {
+  const cache = createReadCache(deps.cacheRedis, deps.config);
+  return (targets) => cache.evict(targets);
+}
+
 type Step = { name: string; run: (effects: CommandEffects) => Promise<void>; mustSucceed: boolean };
 
 /**
@@ -33,8 +39,8 @@ type Step = { name: string; run: (effects: CommandEffects) => Promise<void>; mus
  * the eviction still happens first, and the job waits for one round trip where it waited for two.
  */
 export function createCommandHooks(deps: FollowUpDeps): CommandHooks {
-  const cache = createReadCache(deps.cacheRedis, deps.config);
-  const evict: Step = { name: 'evict-cache', run: (effects) => cache.evict(effects), mustSucceed: true };
+  const evictCache = createEviction(deps);
+  const evict: Step = { name: 'evict-cache', run: evictCache, mustSucceed: true };
   // Then the command's outbox rows go to the notifications queue (invariant 3); the relay catches what this misses.
   const publish: Step = { name: 'publish-outbox', run: async (effects) => void (await publishCommitted(deps, effects)), mustSucceed: false };
   const pipelined = deps.queues.notifications.opts.connection === deps.cacheRedis;

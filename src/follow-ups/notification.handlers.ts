@@ -16,7 +16,7 @@ import {
   type NotificationJobName,
 } from '../jobs/catalogue.js';
 import type { Logger } from '../logger.js';
-import type { CommandEffects } from '../commands/context.js';
+import type { EvictionTargets } from '../cache/read-cache.js';
 import type { EmailChannel } from './email.js';
 import { MARK_PUBLISHED_UPDATE, type PublishMarks } from './outbox.js';
 import { renderEmail, renderGuestEmail, renderNotification } from './templates.js';
@@ -41,7 +41,7 @@ export interface NotificationDeps {
   /** This process's pending published marks (./outbox.ts), written by the event statements on their way. */
   marks?: PublishMarks;
   /** The read cache's eviction (src/cache/read-cache.ts), for the events of SWEPT_EVENT_TYPES. */
-  evictCache?: (effects: Pick<CommandEffects, 'bookingIds' | 'userIds' | 'workspaceIds' | 'spaceIds'>) => Promise<void>;
+  evictCache?: (targets: EvictionTargets) => Promise<void>;
 }
 
 /**

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createApp, type App } from '../../src/api/app.js';
 import type { CommandHooks } from '../../src/commands/run-command.js';
-import { createCommandHooks } from '../../src/follow-ups/after-commit.js';
+import { createCommandHooks, createEviction } from '../../src/follow-ups/after-commit.js';
 import { PublishMarks } from '../../src/follow-ups/outbox.js';
 import { createReadCache, type ReadCache } from '../../src/cache/read-cache.js';
 import { loadConfig, type AppConfig } from '../../src/config.js';
@@ -140,8 +140,7 @@ export async function startStack(
   const worker = opts.worker === false ? undefined : createCommandWorker({ orm, connection: workerConnection, config, logger, hooks });
   await worker?.waitUntilReady();
   const mailer = opts.notifications ? ((typeof opts.notifications === 'object' && opts.notifications.mailer) || createEmailChannel(config, logger)) : undefined;
-  const workerCache = createReadCache(workerConnection, config);
-  const evictCache = (effects: Parameters<typeof workerCache.evict>[0]) => workerCache.evict(effects);
+  const evictCache = createEviction({ cacheRedis: workerConnection, config });
   const notificationWorker = mailer ? createNotificationWorker({ orm, connection: workerConnection, config, logger, queues, mailer, marks, evictCache }) : undefined;
   await notificationWorker?.waitUntilReady();
   const cacheRedis = createApiCacheRedis(config.redis.cacheUrl);
