@@ -1,3 +1,5 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { createApp } from './api/app.js';
 import { startHealthServer } from './api/health-server.js';
 import { startHttpServer } from './api/http-server.js';
@@ -19,12 +21,25 @@ import { checkEvictionPolicy, closeRedis, createApiCacheRedis, createRedis, when
 
 export type ProcessRole = 'web' | 'worker' | 'scheduler';
 
-type Closer = { name: string; close: () => Promise<unknown> };
+/**
+ * A part to close on shutdown. `stopTaking`, when given, runs for every part at once before any `close`: each worker
+ * stops fetching at the signal, where closing them one after another left the later ones taking new jobs while an
+ * earlier one drained.
+ */
+type Closer = { name: string; close: () => Promise<unknown>; stopTaking?: () => Promise<unknown> };
+
+/** A worker's closer: its close (stop fetching, wait for its active jobs) begins at `stopTaking` and is awaited in turn. */
+function workerCloser(name: string, worker: Worker, connection: Redis): Closer {
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeWorker(worker, connection));
+  return { name, close, stopTaking: close };
+}
 
 /**
  * Starts the named roles in this process. Procfile runs one role per process; `npm start` runs all three
- * (after creating the database and applying migrations) for a laptop. Closers run in start order on
- * SIGTERM/SIGINT: the HTTP server stops accepting, workers finish their active jobs, then Redis and the ORM close.
+ * (after creating the database and applying migrations) for a laptop. On SIGTERM/SIGINT every worker stops fetching
+ * at once, then closers run in start order: the HTTP server stops accepting, workers finish their active jobs, then
+ * Redis and the ORM close.
  */
 export async function runProcess(roles: ProcessRole[], opts: { migrate?: boolean } = {}) {
   const config = loadConfigOrExit();
@@ -112,9 +127,9 @@ function startWorkers(config: AppConfig, orm: Orm, logger: Logger): Closer[] {
   logger.info({ queue: QUEUE_NAMES.notifications, concurrency: config.queue.notificationConcurrency, email: mailer.transport }, 'worker started');
   return [
     // close() stops fetching and waits for active jobs; a job cut off by the timeout is picked up again later.
-    { name: 'command-worker', close: () => closeWorker(worker, connection) },
-    // After the command worker: its last commands may still publish events.
-    { name: 'notification-worker', close: () => closeWorker(notifications, connection) },
+    workerCloser('command-worker', worker, connection),
+    // Awaited after the command worker: its last commands may still publish events (to the queue, for whoever runs next).
+    workerCloser('notification-worker', notifications, connection),
     { name: 'mailer', close: async () => mailer.close() },
     { name: 'worker-redis', close: () => closeRedis(connection) },
     ...followUps.closers,
@@ -134,7 +149,7 @@ async function startScheduler(config: AppConfig, orm: Orm, logger: Logger): Prom
   logger.info({ queue: QUEUE_NAMES.maintenance }, 'scheduler started');
   return [
     { name: 'job-schedulers', close: async () => schedulers.close() },
-    { name: 'maintenance-worker', close: () => closeWorker(worker, connection) },
+    workerCloser('maintenance-worker', worker, connection),
     { name: 'scheduler-redis', close: () => closeRedis(connection) },
     ...followUps.closers,
   ];
@@ -163,6 +178,8 @@ function installShutdown(closers: Closer[], logger: Logger, timeoutMs: number): 
       process.exit(1);
     }, timeoutMs);
     timer.unref();
+    // Every worker stops fetching now; a failure there surfaces from its `close` below.
+    for (const c of closers) c.stopTaking?.().catch(() => {});
     for (const c of closers) {
       try {
         await c.close();

@@ -125,10 +125,18 @@ describe('worker process, SIGTERM', () => {
     // Still draining: the process waits for its active job, which waits for the lock. Nothing is applied yet.
     expect(worker.child.exitCode).toBeNull();
     expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('pending');
+    // Every worker of the process stopped fetching at the signal, not only once the command worker has drained: a
+    // notification job added now stays queued for the next process (closed one after another, the notifications
+    // worker took it at once).
+    const probe = await stack.queues.notifications.add('BOOKING_CREATED', {} as never, { jobId: `shutdown-probe-${jobId}` });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(worker.child.exitCode).toBeNull();
 
     await lock.release('commit');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     expect(worker.lines.find((l) => l.msg === 'stopped')).toBeTruthy();
+    expect(await probe.getState()).toBe('waiting');
+    await probe.remove();
 
     expect(await waitForJob(stack, staff, jobId)).toMatchObject({ state: 'completed', result: { bookingId, status: 'confirmed' } });
     const booking = await em().findOneOrFail(BookingSchema, bookingId);
