@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { BOOKING_STATUSES } from '../domain/booking-state.js';
 import { ERROR_CODES } from '../domain/errors.js';
 import { BOOKING_TYPES } from '../domain/pricing.js';
-import { MAX_GUESTS } from '../domain/time-rules.js';
+import { isValidTimeZone, MAX_GUESTS } from '../domain/time-rules.js';
 import { SPACE_KINDS } from '../db/entities/index.js';
 import { digits } from '../decimal.js';
 import { CommandResultSchema, JobErrorSchema } from '../jobs/catalogue.js';
@@ -98,7 +98,8 @@ const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 export const WorkspaceInput = z
   .strictObject({
     name: Text(200),
-    timezone: z.string().min(1).max(64).openapi({ example: 'Europe/Berlin' }),
+    // In the schema, not the handler: a bad zone is listed with the body's other issues, not after they are fixed.
+    timezone: z.string().min(1).max(64).refine(isValidTimeZone, 'not an IANA time zone').openapi({ example: 'Europe/Berlin' }),
     currency: z
       .string()
       // abort: a malformed code gets that one issue, not the unknown-code one too.

@@ -300,6 +300,8 @@ describe('catalog writes (admin): invalid bodies → 400 with the field path, no
     ['a name with a NUL character', { name: 'Hub\u0000' }, ['name']],
     ['an unknown key', { id: randomUUID() }, ['id']],
     ['currency and tax both wrong', { currency: 'eur', taxRateBps: 10001 }, ['currency', 'taxRateBps']],
+    // The zone is checked with the other fields: every issue in one answer.
+    ['zone and currency both wrong', { timezone: 'Mars/Base', currency: 'EURO' }, ['timezone', 'currency']],
   ] as [string, Record<string, unknown>, string[]][])('POST /workspaces with %s', async (_name, over, paths) => {
     await expectRefused(() => post('/api/v1/workspaces', workspace(over), admin), { status: 400, code: 'validation_error', paths });
   });
