@@ -2,6 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import { requestId } from 'hono/request-id';
 import { DomainError } from '../domain/errors.js';
+import { allowedMethods } from './allowed-methods.js';
 import { mountBullBoard } from './bull-board.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { errorResponse, toErrorResponse } from './errors.js';
@@ -37,7 +38,14 @@ export function createApp(deps: AppDeps) {
     if (status >= 500) deps.logger.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'request failed');
     return errorResponse(c, err);
   });
-  app.notFound((c) => errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`)));
+  // A known path asked with a method it has no route for is a 405 naming the ones it has; an unknown path a 404.
+  let allowedOn: ((path: string) => string[]) | undefined; // built at the first miss, once every route is in
+  app.notFound((c) => {
+    const allowed = (allowedOn ??= allowedMethods(app.routes))(c.req.path);
+    if (!allowed.length) return errorResponse(c, new DomainError('not_found', `No route for ${c.req.method} ${c.req.path}`));
+    c.header('Allow', allowed.join(', '));
+    return errorResponse(c, new DomainError('method_not_allowed', `${c.req.method} is not allowed on ${c.req.path}: it takes ${allowed.join(', ')}`));
+  });
   app.use('*', requestId());
   app.use('*', observeRequests(deps.logger));
 

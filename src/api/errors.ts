@@ -6,11 +6,12 @@ import { DomainError, isDomainError, type ErrorCode, type FieldIssue } from '../
 import { isRedisUnavailable } from '../redis.js';
 
 /** HTTP status of each code when it is answered synchronously. Command-level codes met at the API are bad input. */
-const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500 | 503> = {
+const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 405 | 409 | 413 | 422 | 500 | 503> = {
   validation_error: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   idempotency_key_reused: 422,

@@ -572,12 +572,24 @@ describe('unknown ids → 404 not_found; malformed ids → 400; unknown routes �
   it.each([
     ['an unknown path under /api/v1', 'PATCH', '/api/v1/nope'],
     ['an unknown path outside /api/v1', 'GET', '/nope'],
-    ['a wrong method on a known path', 'PUT', '/api/v1/workspaces'],
     ['an unknown booking action', 'POST', `/api/v1/booking/bookings/${randomUUID()}/approve`],
     ['a path beyond a resource', 'GET', `/api/v1/spaces/${randomUUID()}/bookings`],
   ])('%s → 404 envelope', async (_name, method, path) => {
     const res = await expectRefused(() => stack.request(method, path, { as: member }), notFound);
     expect(res.body.error.message).toBe(`No route for ${method} ${path}`);
+  });
+
+  it.each([
+    ['the workspace collection', 'PUT', '/api/v1/workspaces', 'GET, HEAD, POST'],
+    ['the booking collection', 'DELETE', '/api/v1/booking/bookings', 'GET, HEAD, POST'],
+    ['a booking', 'POST', `/api/v1/booking/bookings/${randomUUID()}`, 'DELETE, GET, HEAD, PATCH'],
+    ['a booking action', 'GET', `/api/v1/booking/bookings/${randomUUID()}/cancel`, 'POST'],
+    ['a job, with a trailing slash', 'DELETE', '/api/v1/jobs/abc/', 'GET, HEAD'],
+    ['a probe outside /api/v1', 'POST', '/healthz', 'GET, HEAD'],
+  ])('a wrong method on %s → 405 naming the methods it takes (Allow)', async (_name, method, path, allow) => {
+    const res = await expectRefused(() => stack.request(method, path, { as: member }), { status: 405, code: 'method_not_allowed' });
+    expect(res.headers.get('allow')).toBe(allow);
+    expect(res.body.error.message).toContain(allow);
   });
 });
 
