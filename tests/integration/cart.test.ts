@@ -268,6 +268,26 @@ describe('cart: remove-item and clear release holds', () => {
 });
 
 describe('checkout: all or nothing, in one transaction', () => {
+  it('amounts past 2^31 − 1 minor units (a currency without cents, a long stay): booked, checked out and read back whole', async () => {
+    const member = makeUser('member');
+    // The largest daily rate the catalog takes, 22 days, no tax: 2.2 billion per booking, 4.4 billion the checkout.
+    const { space } = await seedSpace(stack, { taxRateBps: 0, rates: { dailyRate: 100_000_000 } });
+    const days = (from: string, to: string) => ({ bookingType: 'daily', startsAt: `${from}T00:00:00Z`, endsAt: `${to}T00:00:00Z` });
+    const direct = await createBooking(stack, member, space.id, days('2033-07-01', '2033-07-23') as never, { bookingType: 'daily' });
+    expect(direct.body, JSON.stringify(direct.body)).toMatchObject({ state: 'completed', result: { status: 'pending', totalPrice: 2_200_000_000 } });
+    const detail = await stack.request('GET', `/api/v1/booking/bookings/${direct.body.result.bookingId}`, { as: member });
+    expect(detail.body).toMatchObject({ basePrice: 2_200_000_000, totalPrice: 2_200_000_000 });
+
+    await holdSlot(stack, member, space.id, days('2033-08-01', '2033-08-23') as never, { bookingType: 'daily' });
+    await holdSlot(stack, member, space.id, days('2033-09-01', '2033-09-23') as never, { bookingType: 'daily' });
+    expect((await getCart(stack, member)).body.totals).toMatchObject({ totalPrice: 4_400_000_000 });
+    const res = await checkout(stack, member);
+    expect(res.body, JSON.stringify(res.body)).toMatchObject({ state: 'completed', result: { status: 'checked_out', totalPrice: 4_400_000_000 } });
+    expect(await em().findOneOrFail(CheckoutSchema, res.body.result.checkoutId)).toMatchObject({ basePrice: 4_400_000_000, totalPrice: 4_400_000_000 });
+    const list = await stack.request('GET', '/api/v1/booking/bookings?bookingType=daily', { as: member });
+    expect(list.body.items.map((b: { totalPrice: number }) => b.totalPrice)).toEqual([2_200_000_000, 2_200_000_000, 2_200_000_000]);
+  });
+
   it('turns every hold into a confirmed booking, records the checkout and closes the cart', async () => {
     const member = makeUser('member');
     const { space, workspace } = await seedSpace(stack);

@@ -1,7 +1,7 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { BOOKING_STATUSES } from '../../domain/booking-state.js';
 import { BOOKING_TYPES } from '../../domain/pricing.js';
-import { timestamps } from './base.js';
+import { money, timestamps } from './base.js';
 import { SpaceSchema, WorkspaceSchema } from './catalog.entity.js';
 import { UserSchema } from './user.entity.js';
 
@@ -20,10 +20,10 @@ export const BookingSchema = defineEntity({
     status: p.enum([...BOOKING_STATUSES]),
     attendees: p.integer().default(1),
     notes: p.text().nullable(),
-    basePrice: p.integer(),
-    discountAmount: p.integer().default(0),
-    taxAmount: p.integer(),
-    totalPrice: p.integer(),
+    basePrice: money(),
+    discountAmount: money().default(0),
+    taxAmount: money(),
+    totalPrice: money(),
     currency: p.string().length(3),
     checkedInAt: p.datetime().nullable(),
     checkedOutAt: p.datetime().nullable(),

@@ -1,7 +1,7 @@
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { BOOKING_TYPES } from '../../domain/pricing.js';
 import { PROMO_DISCOUNT_TYPES } from '../../domain/promo.js';
-import { timestamps } from './base.js';
+import { money, timestamps } from './base.js';
 import { BookingSchema, ReservationSchema } from './booking.entity.js';
 import { SpaceSchema, WorkspaceSchema } from './catalog.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -104,10 +104,10 @@ export const CheckoutSchema = defineEntity({
     workspaceId: p.manyToOne(WorkspaceSchema).mapToPk().fieldName('workspace_id'),
     commandId: p.string().length(128),
     items: p.json<CheckoutLine[]>(),
-    basePrice: p.integer(),
-    discountAmount: p.integer(),
-    taxAmount: p.integer(),
-    totalPrice: p.integer(),
+    basePrice: money(),
+    discountAmount: money(),
+    taxAmount: money(),
+    totalPrice: money(),
     currency: p.string().length(3),
     promoCodeId: p.manyToOne(PromoCodeSchema).mapToPk().fieldName('promo_code_id').nullable(),
     paymentMethod: p.string().length(32),
