@@ -123,6 +123,7 @@ export function planCreate(ctx: CommandContext, p: CommandPayload<'booking.creat
     notes: p.notes,
     basePrice: quote.basePrice,
     discountAmount: quote.discountAmount,
+    grantedDiscount: 0,
     taxAmount: quote.taxAmount,
     totalPrice: quote.totalPrice,
     currency: workspace.currency,
@@ -182,8 +183,9 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
     booking.startsAt = startsAt;
     booking.endsAt = endsAt;
     // The discount its checkout granted stays with the booking, as the amount it was (capped at the new base price):
-    // the promo code's use was counted then, and a move is no reason to lose it.
-    const quote = price(booking, space, workspace, booking.discountAmount);
+    // the promo code's use was counted then, and a move is no reason to lose it. Capped from what was granted, not
+    // from the last cap, so a move to a shorter slot and back costs what it did.
+    const quote = price(booking, space, workspace, booking.grantedDiscount);
     Object.assign(booking, {
       basePrice: quote.basePrice,
       discountAmount: quote.discountAmount,

@@ -224,6 +224,7 @@ const checkout: CommandHandler<'cart.checkout'> = async (ctx, p) => {
       notes: item.notes ?? null,
       basePrice: quote.basePrice,
       discountAmount: quote.discountAmount,
+      grantedDiscount: quote.discountAmount,
       taxAmount: quote.taxAmount,
       totalPrice: quote.totalPrice,
       currency: workspace.currency,

@@ -88,6 +88,9 @@ describe('promo codes at checkout', () => {
     expect(await figures(free.id)).toEqual([3000, 3000, 0, 0]);
     expect((await patch(free.id, hourlySlot(90, 1))).body.state).toBe('completed');
     expect(await figures(free.id)).toEqual([1500, 1500, 0, 0]);
+    // Back to two hours: the cap came from the short slot, so the whole granted 3000 applies again (total 0 again).
+    expect((await patch(free.id, hourlySlot(90, 2))).body.state).toBe('completed');
+    expect(await figures(free.id)).toEqual([3000, 3000, 0, 0]);
   });
 
   it('a fixed code is split over the lines and never exceeds the price', async () => {

@@ -22,6 +22,9 @@ export const BookingSchema = defineEntity({
     notes: p.text().nullable(),
     basePrice: money(),
     discountAmount: money().default(0),
+    // What its checkout's promo code granted (0 without one): a move re-prices with it, capped at the new base price,
+    // so a cap on a shorter slot is not kept when the booking moves back.
+    grantedDiscount: money().default(0),
     taxAmount: money(),
     totalPrice: money(),
     currency: p.string().length(3),

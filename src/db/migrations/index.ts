@@ -3,6 +3,7 @@ import { Migration20261125112731 } from './Migration20261125112731.js';
 import { Migration20261125113349 } from './Migration20261125113349.js';
 import { Migration20261125120000 } from './Migration20261125120000.js';
 import { Migration20261208000000 } from './Migration20261208000000.js';
+import { Migration20261208001000 } from './Migration20261208001000.js';
 
 /**
  * Every migration, in order. Listed as classes rather than discovered as files, so the same list works from
@@ -14,4 +15,5 @@ export const migrationsList = [
   { name: 'Migration20261125113349', class: Migration20261125113349 },
   { name: 'Migration20261125120000', class: Migration20261125120000 },
   { name: 'Migration20261208000000', class: Migration20261208000000 },
+  { name: 'Migration20261208001000', class: Migration20261208001000 },
 ];
