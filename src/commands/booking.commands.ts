@@ -173,7 +173,7 @@ const update: CommandHandler<'booking.update'> = async (ctx, p) => {
   const { space, workspace } = await loadSpace(ctx, booking.spaceId);
   if (p.notes !== undefined) booking.notes = p.notes;
   if (p.attendees !== undefined) {
-    validateAttendees(p.attendees, space.capacity, await ctx.em.count(GuestSchema, { bookingId: booking.id }));
+    validateAttendees(p.attendees, space.capacity, await ctx.em.count(GuestSchema, { bookingId: booking.id }), false);
     booking.attendees = p.attendees;
   }
   if (p.startsAt !== undefined || p.endsAt !== undefined) {

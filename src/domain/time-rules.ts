@@ -134,14 +134,15 @@ export function validateBookingWindow(input: {
  * Headcount against capacity. `attendees` counts the member's own party (the member included, so at least 1);
  * `guests` are the named visitors listed on the booking, each one more person in the room. The rule:
  * attendees ≥ 1 and attendees + guests ≤ the space's capacity. A refusal names `guests` when the guests are what
- * tips it over, else `attendees`.
+ * tips it over, else `attendees`; `guestsSent: false` (a change of attendees alone, against the guests already listed)
+ * names `attendees` either way, the one field the request sent.
  */
-export function validateAttendees(attendees: number, capacity: number, guests = 0): void {
+export function validateAttendees(attendees: number, capacity: number, guests = 0, guestsSent = true): void {
   const whole = Number.isInteger(attendees) && attendees >= 1;
   if (whole && attendees + guests <= capacity) return;
   if (whole && attendees <= capacity && guests > 0) {
-    const message = `${attendees} attendees and ${guests} guests exceed the space's capacity of ${capacity}`;
-    throw new DomainError('capacity_exceeded', message, [{ path: 'guests', message }]);
+    const message = `${attendees} attendees and ${guests} guest${guests === 1 ? '' : 's'} exceed the space's capacity of ${capacity}`;
+    throw new DomainError('capacity_exceeded', message, [{ path: guestsSent ? 'guests' : 'attendees', message }]);
   }
   const message = Number.isInteger(attendees) && attendees > capacity
     ? `${attendees} attendees exceed the space's capacity of ${capacity}`

@@ -88,6 +88,8 @@ describe('guests: listed on a booking, counted toward capacity (attendees + gues
     const id = res.body.result.bookingId;
     const tooMany = await stack.request('PATCH', `/api/v1/booking/bookings/${id}`, { as: member, body: { attendees: 3 } });
     expect(tooMany.status).toBe(400);
+    // The field the request sent, not the guests it did not.
+    expect(tooMany.body.error.details).toEqual([{ path: 'attendees', message: expect.stringContaining('2 guests') }]);
     const fits = await stack.request('PATCH', `/api/v1/booking/bookings/${id}`, { as: member, wait: 10, body: { attendees: 2 } });
     expect(fits.body).toMatchObject({ state: 'completed' });
   });

@@ -275,6 +275,13 @@ describe('validateAttendees', () => {
     expect(e.details).toEqual([{ path: 'attendees', message: e.message }]);
   });
 
+  it('guests tipping it over: named `guests`, or `attendees` when only the attendees were sent', () => {
+    const listed = caught(() => validateAttendees(3, 3, 1));
+    expect(listed.details).toEqual([{ path: 'guests', message: "3 attendees and 1 guest exceed the space's capacity of 3" }]);
+    const changed = caught(() => validateAttendees(3, 3, 1, false));
+    expect(changed.details).toEqual([{ path: 'attendees', message: listed.message }]);
+  });
+
   it.each([0, -1, 1.5, Number.NaN])('%s attendees is refused', (attendees) => {
     const e = caught(() => validateAttendees(attendees, 10));
     expect(e.code).toBe('capacity_exceeded');

@@ -177,7 +177,7 @@ export function bookingRoutes(deps: AppDeps) {
     const input = c.req.valid('json');
     if (booking) {
       const { space, timezone } = await spaceAndZone(booking.spaceId);
-      if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity, await em().count(GuestSchema, { bookingId }));
+      if (input.attendees !== undefined) validateAttendees(input.attendees, space.capacity, await em().count(GuestSchema, { bookingId }), false);
       if (input.startsAt !== undefined || input.endsAt !== undefined) {
         const startsAt = new Date(input.startsAt ?? booking.startsAt);
         const endsAt = new Date(input.endsAt ?? booking.endsAt);
