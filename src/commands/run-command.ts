@@ -125,16 +125,17 @@ export function inboxRow(
 }
 
 /**
- * A command whose retries ran out on a fault: recorded as `internal_error` so its status stays answerable (and an
+ * A command whose retries ran out on a fault (or whose data Postgres refuses: no retry would help) recorded as
+ * `internal_error`, so its status stays answerable (and an
  * Idempotency-Key replay returns it) after BullMQ trims the job. Best effort: Postgres may be the fault.
  */
-export async function recordExhausted(orm: MikroORM, job: CommandJob): Promise<void> {
+export async function recordExhausted(orm: MikroORM, job: CommandJob, message = 'The command failed after all its retries'): Promise<void> {
   const data = job.data as { actor?: { id?: unknown }; requestedAt?: unknown; fingerprint?: unknown } | undefined;
   const payload =
     typeof data?.actor?.id === 'string' && typeof data.requestedAt === 'string'
       ? { actor: { id: data.actor.id }, requestedAt: data.requestedAt, fingerprint: typeof data.fingerprint === 'string' ? data.fingerprint : null }
       : null;
-  await recordRefusal(orm, job, payload, new DomainError('internal_error', 'The command failed after all its retries'), {});
+  await recordRefusal(orm, job, payload, new DomainError('internal_error', message), {});
 }
 
 async function recordRefusal(

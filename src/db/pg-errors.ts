@@ -23,6 +23,12 @@ export const pgCode = (e: unknown): string | undefined =>
 export const pgConstraint = (e: unknown): string | undefined =>
   typeof (e as PgLike)?.constraint === 'string' ? ((e as PgLike).constraint as string) : undefined;
 
+/**
+ * SQLSTATE class 22 (data exception: a value out of range, too long, not in the encoding): what the statement carried
+ * cannot be stored, and running it again carries the same. Not a fault worth a retry.
+ */
+export const isDataException = (e: unknown): boolean => pgCode(e)?.startsWith('22') ?? false;
+
 const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import { GroupCommit } from '../commands/group-commit.js';
-import { recordExhausted, type CommandHooks } from '../commands/run-command.js';
+import { recordExhausted, type CommandHooks, type CommandOutcome } from '../commands/run-command.js';
+import { isDataException } from '../db/pg-errors.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 import { announceFinished } from './finished-signal.js';
@@ -29,7 +30,18 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
   const runner = new GroupCommit(deps.orm, deps.hooks ?? {}, deps.config.queue.commandGroupMax, deps.config.queue.commandGroupsInFlight);
   const processor = async (job: Job, jobLog: Logger): Promise<CommandResult> => {
     const started = performance.now();
-    const outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });
+    let outcome: CommandOutcome;
+    try {
+      outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });
+    } catch (err) {
+      if (!isDataException(err)) throw err; // retried with backoff
+      // Postgres refuses what the command would store (a payload the API would not have sent, a bug): failed at once,
+      // where retries would only have repeated it for half a minute.
+      jobLog.error({ err }, 'command failed: Postgres refused its data');
+      const message = `The command's data could not be stored: ${(err as Error).message.split(' - ').pop()}`;
+      await recordExhausted(deps.orm, { id: job.id!, name: job.name, data: job.data }, message);
+      throw new UnrecoverableError(`internal_error: ${message}`);
+    }
     const ms = Math.round(performance.now() - started);
     if (outcome.outcome === 'failed') {
       jobLog.info({ code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');

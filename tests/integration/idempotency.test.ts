@@ -79,6 +79,21 @@ describe('exactly-once effect (inbox row commits with the change)', () => {
     expect(await executeCommand(stack.orm, unknown)).toMatchObject({ outcome: 'failed', error: { code: 'invalid_payload' } });
   });
 
+  it('a command whose data Postgres refuses (a reason past its column) fails at once as internal_error: no retry', async () => {
+    const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(44) } });
+    const bookingId = res.body.result.bookingId as string;
+    // A producer other than the API (which caps a reason at 500 characters) sends a longer one; 5 attempts allowed.
+    const payload = { bookingId, reason: 'r'.repeat(600), actor: { id: member.id, role: 'member' }, requestedAt: new Date().toISOString() };
+    const job = await stack.queues.commands.add('booking.cancel', payload, { attempts: 5, backoff: { type: 'fixed', delay: 10 } });
+    expect(await waitForJob(stack, member, job.id!)).toMatchObject({
+      state: 'failed',
+      error: { code: 'internal_error', message: expect.stringContaining('value too long') },
+    });
+    expect((await stack.queues.commands.getJob(job.id!))!.attemptsMade).toBe(1);
+    expect(await em().findOneOrFail(ProcessedCommandSchema, job.id!)).toMatchObject({ outcome: 'failed', error: { code: 'internal_error' } });
+    expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('pending');
+  });
+
   it('a job re-added after BullMQ removed it → processed again, one effect, the same result', async () => {
     const res = await stack.request('POST', '/api/v1/booking/bookings', { as: member, wait: 10, body: { spaceId, bookingType: 'hourly', ...hourlySlot(36) } });
     expect(res.body.state).toBe('completed');
