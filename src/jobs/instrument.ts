@@ -10,7 +10,8 @@ export type JobOutcomeLabel = 'completed' | 'refused' | 'failed';
  *   every line it writes about the job goes through it, or through a logger it hands down;
  * - `job_duration_seconds` and `jobs_total` by queue, job name and outcome: `completed`, `refused` (an
  *   UnrecoverableError: a domain refusal, not retried) or `failed` (anything else thrown; retried while attempts
- *   remain, so a job may count several failed attempts before it completes).
+ *   remain, so a job may count several failed attempts before it completes; an `internal_error` thrown as an
+ *   UnrecoverableError, which is not retried, counts here too: it is no refusal).
  */
 export function instrumented<R>(queue: string, log: Logger, processor: (job: Job, log: Logger) => Promise<R>): (job: Job) => Promise<R> {
   return async (job) => {
@@ -21,7 +22,8 @@ export function instrumented<R>(queue: string, log: Logger, processor: (job: Job
       outcome = 'completed';
       return result;
     } catch (err) {
-      if (err instanceof UnrecoverableError || (err as Error)?.name === 'UnrecoverableError') outcome = 'refused';
+      const unrecoverable = err instanceof UnrecoverableError || (err as Error)?.name === 'UnrecoverableError';
+      if (unrecoverable && !String((err as Error).message).startsWith('internal_error:')) outcome = 'refused';
       throw err;
     } finally {
       const labels = { queue, name: job.name, outcome };

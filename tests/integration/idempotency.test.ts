@@ -5,6 +5,7 @@ import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema
 import { hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack } from '../helpers/stack.js';
 import { keyedIdentity } from '../../src/api/submit-command.js';
+import { jobOutcomes } from '../../src/metrics.js';
 
 let stack: Stack;
 let spaceId: string;
@@ -84,6 +85,12 @@ describe('exactly-once effect (inbox row commits with the change)', () => {
     const bookingId = res.body.result.bookingId as string;
     // A producer other than the API (which caps a reason at 500 characters) sends a longer one; 5 attempts allowed.
     const payload = { bookingId, reason: 'r'.repeat(600), actor: { id: member.id, role: 'member' }, requestedAt: new Date().toISOString() };
+    const cancelOutcomes = async () => {
+      const values = (await jobOutcomes.get()).values.filter((v) => v.labels.name === 'booking.cancel');
+      const of = (outcome: string) => values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+      return { failed: of('failed'), refused: of('refused') };
+    };
+    const before = await cancelOutcomes();
     const job = await stack.queues.commands.add('booking.cancel', payload, { attempts: 5, backoff: { type: 'fixed', delay: 10 } });
     expect(await waitForJob(stack, member, job.id!)).toMatchObject({
       state: 'failed',
@@ -91,6 +98,9 @@ describe('exactly-once effect (inbox row commits with the change)', () => {
     });
     expect((await stack.queues.commands.getJob(job.id!))!.attemptsMade).toBe(1);
     expect(await em().findOneOrFail(ProcessedCommandSchema, job.id!)).toMatchObject({ outcome: 'failed', error: { code: 'internal_error' } });
+    // Counted as a failure, not as a domain refusal.
+    const outcomes = await cancelOutcomes();
+    expect({ failed: outcomes.failed - before.failed, refused: outcomes.refused - before.refused }).toEqual({ failed: 1, refused: 0 });
     expect((await em().findOneOrFail(BookingSchema, bookingId)).status).toBe('pending');
   });
 
