@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { ProcessedCommandSchema } from '../db/entities/index.js';
 import type { CommandResult, JobError } from '../jobs/catalogue.js';
-import { isErrorCode } from '../domain/errors.js';
+import { failureOf } from '../jobs/job-failure.js';
 import type { AppDeps } from './context.js';
 import { onePer } from '../one-per.js';
 import { Batcher } from '../batch.js';
@@ -26,14 +26,11 @@ const STATE_OF: Record<string, JobStatusBody['state']> = {
 };
 
 /**
- * `code: message`, as the worker writes refusals (UnrecoverableError). Anything else is a fault whose raw text
+ * `code: message`, as the workers write refusals (failJob, src/jobs/job-failure.ts). Anything else is a fault whose raw text
  * (driver messages, SQL) stays in the server logs, not in what clients see.
  */
 export function parseFailedReason(reason: string | undefined): JobError {
-  const m = reason?.match(/^([a-z_]+): (.*)$/s);
-  return m?.[1] && m[2] !== undefined && isErrorCode(m[1])
-    ? { code: m[1], message: m[2] }
-    : { code: 'internal_error', message: 'The command hit an internal error; it is retried while attempts remain' };
+  return failureOf(reason) ?? { code: 'internal_error', message: 'The command hit an internal error; it is retried while attempts remain' };
 }
 
 const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);

@@ -1,10 +1,11 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import { GroupCommit } from '../commands/group-commit.js';
 import { recordExhausted, type CommandHooks, type CommandOutcome } from '../commands/run-command.js';
 import { isDataException } from '../db/pg-errors.js';
+import { failJob, isUnrecoverable } from './job-failure.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 import { announceFinished } from './finished-signal.js';
@@ -40,12 +41,12 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
       jobLog.error({ err }, 'command failed: Postgres refused its data');
       const message = `The command's data could not be stored: ${(err as Error).message.split(' - ').pop()}`;
       await recordExhausted(deps.orm, { id: job.id!, name: job.name, data: job.data }, message);
-      throw new UnrecoverableError(`internal_error: ${message}`);
+      throw failJob('internal_error', message);
     }
     const ms = Math.round(performance.now() - started);
     if (outcome.outcome === 'failed') {
       jobLog.info({ code: outcome.error.code, ms, replayed: outcome.replayed }, 'command refused');
-      throw new UnrecoverableError(`${outcome.error.code}: ${outcome.error.message}`);
+      throw failJob(outcome.error.code, outcome.error.message);
     }
     jobLog.debug({ ms, replayed: outcome.replayed }, 'command completed');
     return outcome.result;
@@ -58,7 +59,7 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     ...redeliveryOptions(deps.config.queue),
   });
   worker.on('failed', (job, err) => {
-    if (!job || err instanceof UnrecoverableError || err.name === 'UnrecoverableError') return;
+    if (!job || isUnrecoverable(err)) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1);
     log[final ? 'error' : 'warn']({ jobId: job.id, jobName: job.name, attemptsMade: job.attemptsMade, err }, final ? 'command failed for good' : 'command will be retried');
     if (final)

@@ -1,4 +1,5 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
+import { failureOf, isUnrecoverable } from './job-failure.js';
 import type { Logger } from '../logger.js';
 import { jobDuration, jobOutcomes } from '../metrics.js';
 
@@ -22,8 +23,7 @@ export function instrumented<R>(queue: string, log: Logger, processor: (job: Job
       outcome = 'completed';
       return result;
     } catch (err) {
-      const unrecoverable = err instanceof UnrecoverableError || (err as Error)?.name === 'UnrecoverableError';
-      if (unrecoverable && !String((err as Error).message).startsWith('internal_error:')) outcome = 'refused';
+      if (isUnrecoverable(err) && failureOf((err as Error).message)?.code !== 'internal_error') outcome = 'refused';
       throw err;
     } finally {
       const labels = { queue, name: job.name, outcome };

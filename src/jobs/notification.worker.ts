@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   createNotificationHandlers,
@@ -16,6 +16,7 @@ import {
 } from './catalogue.js';
 import type { Logger } from '../logger.js';
 import { instrumented } from './instrument.js';
+import { failJob, isUnrecoverable } from './job-failure.js';
 import { redeliveryOptions } from './queues.js';
 
 export interface NotificationWorkerDeps extends NotificationDeps {
@@ -23,7 +24,6 @@ export interface NotificationWorkerDeps extends NotificationDeps {
   autorun?: boolean;
 }
 
-const isUnrecoverable = (err: unknown) => err instanceof UnrecoverableError || (err as Error)?.name === 'UnrecoverableError';
 
 /** True on the job's last attempt: `attemptsMade` counts the attempts that already failed. */
 export const isFinalAttempt = (job: Pick<Job, 'attemptsMade' | 'opts'>) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
@@ -63,9 +63,9 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
   const processor = async (job: Job, jobLog: Logger): Promise<JobOutcome> => {
     const final = isFinalAttempt(job);
     try {
-      if (!isNotificationJobName(job.name)) throw new UnrecoverableError(`invalid_payload: unknown notification job ${job.name}`);
+      if (!isNotificationJobName(job.name)) throw failJob('invalid_payload', `unknown notification job ${job.name}`);
       const parsed = notificationJobSchemas[job.name].safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError(`invalid_payload: malformed ${job.name} payload`);
+      if (!parsed.success) throw failJob('invalid_payload', `malformed ${job.name} payload`);
       const handler = handlers[job.name] as NotificationHandler<NotificationJobName>;
       const outcome = await handler(parsed.data as never, { id: job.id!, final, log: jobLog });
       jobLog.debug(outcome, 'notification job done');
