@@ -4,8 +4,7 @@ import type { AppConfig } from '../config.js';
 import type { Orm } from '../db/orm.js';
 import { GroupCommit } from '../commands/group-commit.js';
 import { recordExhausted, type CommandHooks, type CommandOutcome } from '../commands/run-command.js';
-import { isDataException } from '../db/pg-errors.js';
-import { failJob, isUnrecoverable } from './job-failure.js';
+import { failJob, isUnrecoverable, refusedDataMessage } from './job-failure.js';
 import type { Logger } from '../logger.js';
 import { QUEUE_NAMES, type CommandResult } from './catalogue.js';
 import { announceFinished } from './finished-signal.js';
@@ -35,11 +34,11 @@ export function createCommandWorker(deps: CommandWorkerDeps): Worker {
     try {
       outcome = await runner.execute({ id: job.id!, name: job.name, data: job.data });
     } catch (err) {
-      if (!isDataException(err)) throw err; // retried with backoff
       // Postgres refuses what the command would store (a payload the API would not have sent, a bug): failed at once,
-      // where retries would only have repeated it for half a minute.
+      // where retries would only have repeated it for half a minute. Anything else is retried with backoff.
+      const message = refusedDataMessage(err, "The command's data");
+      if (message === undefined) throw err;
       jobLog.error({ err }, 'command failed: Postgres refused its data');
-      const message = `The command's data could not be stored: ${(err as Error).message.split(' - ').pop()}`;
       await recordExhausted(deps.orm, { id: job.id!, name: job.name, data: job.data }, message);
       throw failJob('internal_error', message);
     }

@@ -1,4 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
+import { isDataException } from '../db/pg-errors.js';
 import { isErrorCode, type ErrorCode } from '../domain/errors.js';
 
 /**
@@ -15,4 +16,12 @@ export const isUnrecoverable = (err: unknown): boolean => err instanceof Unrecov
 export function failureOf(reason: string | undefined): { code: ErrorCode; message: string } | undefined {
   const m = reason?.match(/^([a-z_]+): (.*)$/s);
   return m?.[1] && m[2] !== undefined && isErrorCode(m[1]) ? { code: m[1], message: m[2] } : undefined;
+}
+
+/**
+ * What to say when Postgres refused the data a job would store (SQLSTATE class 22: out of range, too long), else
+ * undefined. Such a job fails `internal_error` at once: every retry would carry the same data.
+ */
+export function refusedDataMessage(err: unknown, what: string): string | undefined {
+  return isDataException(err) ? `${what} could not be stored: ${(err as Error).message.split(' - ').pop()}` : undefined;
 }

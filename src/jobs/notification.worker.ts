@@ -16,7 +16,7 @@ import {
 } from './catalogue.js';
 import type { Logger } from '../logger.js';
 import { instrumented } from './instrument.js';
-import { failJob, isUnrecoverable } from './job-failure.js';
+import { failJob, isUnrecoverable, refusedDataMessage } from './job-failure.js';
 import { redeliveryOptions } from './queues.js';
 
 export interface NotificationWorkerDeps extends NotificationDeps {
@@ -70,7 +70,11 @@ export function createNotificationWorker(deps: NotificationWorkerDeps): Worker {
       const outcome = await handler(parsed.data as never, { id: job.id!, final, log: jobLog });
       jobLog.debug(outcome, 'notification job done');
       return outcome;
-    } catch (err) {
+    } catch (thrown) {
+      // Data Postgres refuses (a payload only a bug or a hand-added job carries) fails at once, as a command's does.
+      const refused = isUnrecoverable(thrown) ? undefined : refusedDataMessage(thrown, `The ${job.name} job's data`);
+      const err = refused === undefined ? thrown : failJob('internal_error', refused);
+      if (refused !== undefined) jobLog.error({ err: thrown }, 'notification job failed: Postgres refused its data');
       if (final || isUnrecoverable(err)) {
         // Best effort: a Redis outage here leaves the job in the failed set, still visible.
         await deadLetter(job, err, jobLog).catch((e: unknown) => jobLog.error({ err: e }, 'could not dead-letter a failed job'));

@@ -374,6 +374,23 @@ describe('exactly one effect per event', () => {
     expect(await em().findOne(EmailSendSchema, { outboxId: row.id })).toMatchObject({ status: 'sent', attempts: 2, lastError: null });
     expect(await stack.queues.deadLetter.getJob(notificationJobId.deadLetter(emailJob))).toBeUndefined();
   });
+  it('an event job whose data Postgres refuses fails on its first attempt and is dead-lettered, not retried', async () => {
+    // A payload the API never sends (its tokens' emails are at most 320 characters, the column's width), added
+    // straight to the queue: every attempt would carry the same data.
+    const { space } = await seedSpace(stack);
+    const row = await outboxOf(await bookAndWait(member, space.id, 74), 'BOOKING_CREATED');
+    const outboxId = randomUUID();
+    const jobId = notificationJobId.event(outboxId);
+    const payload = { ...(row.payload as BookingEventPayload), userEmail: `${'x'.repeat(400)}@example.test` };
+    await stack.queues.notifications.add('BOOKING_CREATED', { outboxId, payload }, { jobId });
+    await until('the event job to be failed', async () => (await jobState(jobId))?.state === 'failed');
+    const job = (await stack.queues.notifications.getJob(jobId))!;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/^internal_error: The BOOKING_CREATED job's data could not be stored: value too long/);
+    const letter = await until('the dead letter', () => stack.queues.deadLetter.getJob(notificationJobId.deadLetter(jobId)));
+    expect(letter.data).toMatchObject({ jobId, attemptsMade: 1, failedReason: job.failedReason });
+    expect(await em().count(NotificationSchema, { outboxId })).toBe(0);
+  });
 });
 
 describe('fan-out: one statement per event, endpoints read fresh', () => {
