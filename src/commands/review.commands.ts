@@ -5,7 +5,8 @@ import type { CommandName } from '../jobs/catalogue.js';
 import type { CommandHandler } from './booking.commands.js';
 
 /**
- * A member reviews one of their own completed bookings, once. The booking is locked so the status check and the
+ * A member reviews one of their own completed bookings, once, if they came: a no-show (confirmed, never checked in,
+ * completed by the sweep or by staff) has nothing to say about the space. The booking is locked so the status check and the
  * insert see the same booking; "once" is the database's UNIQUE (booking_id), which run-command translates to
  * `already_reviewed` for two reviews racing past the check below.
  */
@@ -15,6 +16,12 @@ const create: CommandHandler<'review.create'> = async (ctx, p) => {
   if (booking.status !== 'completed')
     throw new DomainError('invalid_transition', `Only completed bookings can be reviewed; this one is ${booking.status}`, {
       from: booking.status,
+      action: 'review',
+    });
+  if (booking.noShow)
+    throw new DomainError('invalid_transition', 'This booking was a no-show (never checked in), so it cannot be reviewed', {
+      from: booking.status,
+      noShow: true,
       action: 'review',
     });
   if (await ctx.em.count(BookingReviewSchema, { bookingId: booking.id }))

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toRefusal } from '../../src/commands/run-command.js';
-import { BookingReviewSchema } from '../../src/db/entities/index.js';
+import { BookingReviewSchema, BookingSchema } from '../../src/db/entities/index.js';
 import { runSweep } from '../../src/maintenance/sweeps.js';
 import { act, admin, createBooking, hourlySlot, seedSpace, waitForJob } from '../helpers/factories.js';
 import { makeUser, startStack, type Stack, type TestUser } from '../helpers/stack.js';
@@ -19,14 +19,27 @@ afterAll(() => stack?.close());
 const em = () => stack.orm.em.fork();
 let hoursAhead = 24;
 
-/** A booking of `user`, confirmed, then completed by the auto-complete sweep (clock injected past its end). */
-async function completedBooking(user: TestUser = member, space = spaceId): Promise<string> {
+/** A confirmed booking of `user`, an hour long, starting `hoursAhead` from now (a fresh slot each call). */
+async function confirmedBooking(user: TestUser, space: string) {
   hoursAhead += 2;
   const window = hourlySlot(hoursAhead);
-  const created = await createBooking(stack, user, space, window);
-  const id = created.body.result.bookingId;
-  await act(stack, staff, id, 'confirm');
-  await runSweep(stack.orm, 'sweep.auto-complete', new Date(Date.parse(window.endsAt) + 60_000), stack.hooks);
+  const id: string = (await createBooking(stack, user, space, window)).body.result.bookingId;
+  expect((await act(stack, staff, id, 'confirm')).body).toMatchObject({ state: 'completed' });
+  return { id, window };
+}
+
+/**
+ * A booking of `user` that took place: confirmed, checked in at its start and out ten minutes before its end. The
+ * check-in and check-out are added to the queue as the API adds them, stamped with those times (commands are judged
+ * at their request time), since the slot is in the future.
+ */
+async function completedBooking(user: TestUser = member, space = spaceId): Promise<string> {
+  const { id, window } = await confirmedBooking(user, space);
+  const at = { 'booking.check-in': Date.parse(window.startsAt), 'booking.check-out': Date.parse(window.endsAt) - 10 * 60_000 };
+  for (const [name, time] of Object.entries(at)) {
+    const job = await stack.queues.commands.add(name, { bookingId: id, actor: { id: user.id, role: user.role }, requestedAt: new Date(time).toISOString() });
+    expect(await waitForJob(stack, user, job.id!), name).toMatchObject({ state: 'completed' });
+  }
   return id;
 }
 
@@ -66,6 +79,19 @@ describe('reviews: POST /booking/reviews is a command', () => {
     const res = await review(member, { bookingId: created.body.result.bookingId, rating: 5 });
     expect(res.body).toMatchObject({ state: 'failed', error: { code: 'invalid_transition' } });
     expect(res.body.attemptsMade).toBe(1);
+  });
+
+  it('refuses a no-show: a confirmed booking the sweep completed, never checked in (invalid_transition)', async () => {
+    const { id, window } = await confirmedBooking(member, spaceId);
+    await runSweep(stack.orm, 'sweep.auto-complete', new Date(Date.parse(window.endsAt) + 60_000), stack.hooks);
+    expect(await em().findOneOrFail(BookingSchema, id)).toMatchObject({ status: 'completed', noShow: true });
+    const res = await review(member, { bookingId: id, rating: 1 });
+    expect(res.body).toMatchObject({
+      state: 'failed',
+      error: { code: 'invalid_transition', message: 'This booking was a no-show (never checked in), so it cannot be reviewed' },
+    });
+    expect(res.body.attemptsMade).toBe(1);
+    expect(await em().count(BookingReviewSchema, { bookingId: id })).toBe(0);
   });
 
   it('one review per booking, also when two race', async () => {
