@@ -15,7 +15,7 @@ const base = '/booking/reviews';
 
 const createReview = createRoute({
   method: 'post', path: base, tags, summary: 'Review one of your completed bookings (enqueues review.create)',
-  description: 'One review per booking, by its owner (staff and admin: 403). The job fails `invalid_transition` unless the booking is completed, `already_reviewed` for a second one.',
+  description: 'One review per booking, by its owner (staff and admin: 403). The job fails `invalid_transition` unless the booking is completed and was not a no-show (`noShow`), `already_reviewed` for a second one.',
   request: { headers: S.CommandHeaders, body: { content: { 'application/json': { schema: C.ReviewInput } }, required: true } },
   responses: S.commandResponses,
 });
