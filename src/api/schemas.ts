@@ -213,12 +213,19 @@ export const CancelBookingInput = z
   .strictObject({ reason: Text(500) })
   .openapi('CancelBookingInput');
 
+/** How a booking list is ordered: newest created first (the default), or by start, earliest or latest first. */
+export const BOOKING_SORTS = ['-createdAt', 'startsAt', '-startsAt'] as const;
 export const BookingListQuery = Pagination.extend({
   status: z.enum(BOOKING_STATUSES).optional(),
   bookingType: z.enum(BOOKING_TYPES).optional(),
   workspaceId: Uuid.optional(),
   spaceId: Uuid.optional(),
-});
+  // The bookings whose booked time overlaps [from, to): `from=<now>&sort=startsAt` lists those not yet over, soonest
+  // first. Written in one spelling (UTC, milliseconds), as the list's cache key holds them.
+  from: CommandInstant.optional().openapi({ description: 'only bookings ending after this instant' }),
+  to: CommandInstant.optional().openapi({ description: 'only bookings starting before this instant' }),
+  sort: z.enum(BOOKING_SORTS).default('-createdAt').openapi({ description: 'newest created first (default), or by start time' }),
+}).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' });
 
 export const Booking = z
   .object({

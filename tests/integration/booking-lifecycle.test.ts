@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DateTime } from 'luxon';
 import { BookingEventSchema, BookingSchema, OutboxSchema, ProcessedCommandSchema, ReservationSchema } from '../../src/db/entities/index.js';
 import { executeCommand } from '../../src/commands/run-command.js';
 import { act, createBooking, hourlySlot, seedSpace, startingSoon, waitForJob } from '../helpers/factories.js';
@@ -240,6 +241,41 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
     expect(userIds.has(other.id) && userIds.has(member.id)).toBe(true);
     // Default page size is 10.
     expect((await stack.request('GET', '/api/v1/booking/bookings', { as: staff })).body.pageSize).toBe(10);
+  });
+
+  it('lists the bookings overlapping from–to, sorted by start if asked; a move shows in the filtered list at once', async () => {
+    const who = makeUser('member');
+    const windows = [110, 106, 108].map((h) => hourlySlot(h)); // created in this order
+    const ids: string[] = [];
+    for (const w of windows) ids.push((await createBooking(stack, who, spaceId, w)).body.result.bookingId);
+    const list = async (query: string) => {
+      const res = await stack.request('GET', `/api/v1/booking/bookings?${query}`, { as: who });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body.total).toBe(res.body.items.length);
+      return res.body.items.map((b: { id: string }) => b.id);
+    };
+    const [late, early, middle] = ids as [string, string, string];
+    expect(await list('')).toEqual([middle, early, late]); // newest created first
+    expect(await list('sort=-createdAt')).toEqual([middle, early, late]);
+    expect(await list('sort=startsAt')).toEqual([early, middle, late]);
+    expect(await list('sort=-startsAt')).toEqual([late, middle, early]);
+    const q = (from?: string, to?: string) =>
+      [from && `from=${encodeURIComponent(from)}`, to && `to=${encodeURIComponent(to)}`, 'sort=startsAt'].filter(Boolean).join('&');
+    expect(await list(q(windows[2]!.startsAt))).toEqual([middle, late]);
+    expect(await list(q(undefined, windows[2]!.endsAt))).toEqual([early, middle]);
+    expect(await list(q(windows[2]!.startsAt, windows[2]!.endsAt))).toEqual([middle]);
+    // Half-open: a booking ending at `from`, or starting at `to`, is not in the window.
+    expect(await list(q(windows[1]!.endsAt, windows[0]!.startsAt))).toEqual([middle]);
+    // Any offset names the same instant.
+    const inBerlin = DateTime.fromISO(windows[2]!.startsAt).setZone('Europe/Berlin').toISO({ includeOffset: true })!;
+    expect(await list(q(inBerlin))).toEqual([middle, late]);
+
+    // Moved past the others, the early booking leaves the window it was in and sorts last.
+    const moved = hourlySlot(120);
+    const patch = await stack.request('PATCH', `/api/v1/booking/bookings/${early}`, { as: who, wait: 10, body: moved });
+    expect(patch.body).toMatchObject({ state: 'completed' });
+    expect(await list(q(undefined, windows[2]!.endsAt))).toEqual([middle]);
+    expect(await list('sort=startsAt')).toEqual([middle, late, early]);
   });
 
   it('availability shows the busy intervals of live claims only', async () => {

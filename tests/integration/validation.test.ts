@@ -342,6 +342,10 @@ describe('query parameters → 400 with query.* paths', () => {
     ['bookingType=weekly', '/api/v1/booking/bookings?bookingType=weekly', ['query.bookingType']],
     ['spaceId not a uuid', '/api/v1/booking/bookings?spaceId=nope', ['query.spaceId']],
     ['workspaceId not a uuid', '/api/v1/booking/bookings?workspaceId=nope', ['query.workspaceId']],
+    ['from not a timestamp', '/api/v1/booking/bookings?from=tomorrow', ['query.from']],
+    ['to without an offset', '/api/v1/booking/bookings?to=2030-01-07T09:00:00', ['query.to']],
+    ['to not after from', '/api/v1/booking/bookings?from=2030-01-07T09:00:00Z&to=2030-01-07T10:00:00%2B01:00', ['query.to']],
+    ['sort=price', '/api/v1/booking/bookings?sort=price', ['query.sort']],
     ['three at once', '/api/v1/booking/bookings?page=0&pageSize=1000&status=bogus', ['query.page', 'query.pageSize', 'query.status']],
     ['workspaces pageSize=101', '/api/v1/workspaces?pageSize=101', ['query.pageSize']],
     // Number() reads each of these as a number; a page is written in decimal digits only.

@@ -28,8 +28,9 @@ const createBooking = createRoute({
 });
 const listBookings = createRoute({
   method: 'get', path: base, tags, summary: 'List bookings (own; staff see all)',
+  description: 'Filter by status, type, workspace, space and time (`from`, `to`: the bookings overlapping that window); newest created first unless `sort` says otherwise.',
   request: { query: S.BookingListQuery },
-  responses: { 200: json(S.page(S.Booking), 'A page of bookings, newest first'), ...S.errors },
+  responses: { 200: json(S.page(S.Booking), 'A page of bookings, in the order `sort` names'), ...S.errors },
 });
 const getBooking = createRoute({
   method: 'get', path: `${base}/{id}`, tags, summary: 'A booking, with days used and remaining',
@@ -58,6 +59,13 @@ const action = (segment: string, summary: string, staffOnly: boolean) =>
     request: { params: S.IdParam, headers: S.CommandHeaders },
     responses: S.commandResponses,
   });
+
+/** Each sort's order, the id last so that pages never overlap or skip among equal times. */
+const LIST_ORDER = {
+  '-createdAt': { createdAt: 'desc', id: 'desc' },
+  startsAt: { startsAt: 'asc', id: 'asc' },
+  '-startsAt': { startsAt: 'desc', id: 'desc' },
+} as const satisfies Record<(typeof S.BOOKING_SORTS)[number], Record<string, 'asc' | 'desc'>>;
 
 type Submitted = never; // command handlers answer with a plain Response (202 or 200), typed by the route's responses
 
@@ -130,6 +138,8 @@ export function bookingRoutes(deps: AppDeps) {
       ...(q.bookingType ? { bookingType: q.bookingType } : {}),
       ...(q.workspaceId ? { workspaceId: q.workspaceId } : {}),
       ...(q.spaceId ? { spaceId: q.spaceId } : {}),
+      ...(q.from ? { endsAt: { $gt: new Date(q.from) } } : {}),
+      ...(q.to ? { startsAt: { $lt: new Date(q.to) } } : {}),
     };
     // Members' lists are keyed by their own id, so one member's list is never served to another.
     const slot = slots.bookingList(staff ? { staff: true, workspaceId: q.workspaceId } : { userId: user.id }, q);
@@ -139,7 +149,7 @@ export function bookingRoutes(deps: AppDeps) {
       slot,
       async () => {
         const [items, total] = await findAndCount(em(), BookingSchema, where, {
-          orderBy: { createdAt: 'desc', id: 'desc' },
+          orderBy: LIST_ORDER[q.sort],
           limit: q.pageSize,
           offset: (q.page - 1) * q.pageSize,
         });
