@@ -160,6 +160,31 @@ export const AvailabilityQuery = z
   .object({ from: IsoDateTime, to: IsoDateTime })
   .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' })
   .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 366 * 86_400_000, { path: ['to'], message: 'window is at most 366 days' });
+/**
+ * A workspace's spaces, narrowed: of a kind, with room for so many, bookable or not, and free for a whole window
+ * (`availableFrom` to `availableTo`: bookable, no booking and no live cart hold overlapping it).
+ */
+export const SpaceListQuery = Pagination.extend({
+  kind: z.enum(SPACE_KINDS).optional(),
+  minCapacity: digits(z.number().int().min(1).max(1000))
+    .optional()
+    .openapi({ type: 'integer', minimum: 1, maximum: 1000, description: 'room for at least this many people (attendees + guests)' }),
+  active: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true'))
+    .openapi({ description: '`true`: bookable spaces only; `false`: deactivated ones only' }),
+  availableFrom: CommandInstant.optional().openapi({ description: 'with availableTo: only spaces free for the whole window' }),
+  availableTo: CommandInstant.optional(),
+}).superRefine((q, ctx) => {
+  const { availableFrom: from, availableTo: to } = q;
+  if (from === undefined && to === undefined) return;
+  if (from === undefined || to === undefined)
+    ctx.addIssue({ code: 'custom', path: [from === undefined ? 'availableFrom' : 'availableTo'], message: 'availableFrom and availableTo go together' });
+  else if (Date.parse(to) <= Date.parse(from)) ctx.addIssue({ code: 'custom', path: ['availableTo'], message: 'must be after availableFrom' });
+  else if (Date.parse(to) - Date.parse(from) > 366 * 86_400_000) ctx.addIssue({ code: 'custom', path: ['availableTo'], message: 'window is at most 366 days' });
+});
+
 export const Availability = z
   .object({
     spaceId: Uuid,

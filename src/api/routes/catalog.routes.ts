@@ -12,6 +12,8 @@ import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
+import { columnOfProp, query, tableOf } from '../../db/sql.js';
+import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
 import { apiRouter } from '../router.js';
 
 const tags = ['catalog'];
@@ -54,8 +56,10 @@ const updateSpace = createRoute({
   responses: { 200: json(S.Space, 'Space, changed'), ...S.errors },
 });
 const listSpaces = createRoute({
-  method: 'get', path: '/workspaces/{id}/spaces', tags, summary: "A workspace's spaces",
-  request: { params: S.IdParam, query: S.Pagination },
+  method: 'get', path: '/workspaces/{id}/spaces', tags, summary: "A workspace's spaces, by name",
+  description:
+    'Narrowed by `kind`, `minCapacity` and `active`; with `availableFrom` and `availableTo`, only the spaces that can be booked for that whole window (active, no booking and no live cart hold overlapping it), as `availability` would show them.',
+  request: { params: S.IdParam, query: S.SpaceListQuery },
   responses: { 200: json(S.page(S.Space), 'Spaces'), ...S.errors },
 });
 const getSpace = createRoute({
@@ -68,6 +72,22 @@ const availability = createRoute({
   request: { params: S.IdParam, query: S.AvailabilityQuery },
   responses: { 200: json(S.Availability, 'Busy intervals (bookings and unexpired cart holds)'), ...S.errors },
 });
+
+/**
+ * The spaces of a workspace that a live claim (a booking's, or a cart hold not yet expired: what `availability`
+ * shows busy) overlaps in [from, to). One statement; at most the workspace's spaces.
+ */
+async function spacesClaimedDuring(em: EntityManager, workspaceId: string, from: Date, to: Date): Promise<string[]> {
+  const r = (prop: string) => `r.${columnOfProp(em, ReservationSchema, prop)}`;
+  const s = (prop: string) => `s.${columnOfProp(em, SpaceSchema, prop)}`;
+  const rows = await query<{ id: string }>(
+    em,
+    `select distinct ${r('spaceId')} as "id" from ${tableOf(em, ReservationSchema)} r join ${tableOf(em, SpaceSchema)} s on ${s('id')} = ${r('spaceId')}
+    where ${s('workspaceId')} = ? and ${r('startsAt')} < ? and ${r('endsAt')} > ? and (${r('expiresAt')} is null or ${r('expiresAt')} > ?)`,
+    [workspaceId, to, from, new Date()],
+  );
+  return rows.map((row) => row.id);
+}
 
 export function catalogRoutes(deps: AppDeps) {
   const app = apiRouter();
@@ -127,8 +147,16 @@ export function catalogRoutes(deps: AppDeps) {
 
   app.openapi(listSpaces, async (c) => {
     const workspace = await findWorkspace(c.req.valid('param').id);
-    const { page, pageSize } = c.req.valid('query');
-    const [items, total] = await findAndCount(em(), SpaceSchema, { workspaceId: workspace.id }, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
+    const { page, pageSize, kind, minCapacity, active, availableFrom, availableTo } = c.req.valid('query');
+    const fork = em();
+    const where: FilterQuery<Space>[] = [{ workspaceId: workspace.id }];
+    if (kind) where.push({ kind });
+    if (minCapacity) where.push({ capacity: { $gte: minCapacity } });
+    if (active !== undefined) where.push({ active });
+    // Free for the window: bookable, and no live claim overlapping it (with active=false too, so nothing).
+    if (availableFrom && availableTo)
+      where.push({ active: true, id: { $nin: await spacesClaimedDuring(fork, workspace.id, new Date(availableFrom), new Date(availableTo)) } });
+    const [items, total] = await findAndCount(fork, SpaceSchema, { $and: where }, { orderBy: { name: 'asc', id: 'asc' }, limit: pageSize, offset: (page - 1) * pageSize });
     return c.json({ items: items.map(spaceDto), page, pageSize, total }, 200);
   });
 
