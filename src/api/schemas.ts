@@ -245,6 +245,7 @@ export const BookingListQuery = Pagination.extend({
   bookingType: z.enum(BOOKING_TYPES).optional(),
   workspaceId: Uuid.optional(),
   spaceId: Uuid.optional(),
+  userId: Uuid.optional().openapi({ description: "staff and admin: that member's bookings; a member naming anyone else gets 403" }),
   // The bookings whose booked time overlaps [from, to): `from=<now>&sort=startsAt` lists those not yet over, soonest
   // first. Written in one spelling (UTC, milliseconds), as the list's cache key holds them.
   from: CommandInstant.optional().openapi({ description: 'only bookings ending after this instant' }),

@@ -39,14 +39,18 @@ export const slots = {
    * items under `bookings:page:`, each under a key suffixed by its generation) never reads it, nor this one theirs:
    * lists are evicted by their generation, whatever the name.
    */
-  bookingList: (scope: { userId: string } | { staff: true; workspaceId?: string | undefined }, query: Record<string, unknown>): CacheSlot => {
+  bookingList: (
+    scope: { userId: string } | { staff: true; workspaceId?: string | undefined; userId?: string | undefined },
+    query: Record<string, unknown>,
+  ): CacheSlot => {
     const q = Object.keys(query)
       .sort()
       .filter((k) => query[k] !== undefined)
       .map((k) => `${k}=${encodeURIComponent(String(query[k]))}`)
       .join('&');
-    if ('userId' in scope) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:body:user:${scope.userId}:${q}`, stamped: true };
-    const genKey = scope.workspaceId ? gen.workspace(scope.workspaceId) : gen.all();
+    if (!('staff' in scope)) return { keyspace: 'bookings', genKey: gen.user(scope.userId), valueKey: `bookings:body:user:${scope.userId}:${q}`, stamped: true };
+    // The narrowest generation that moves with every booking the list may hold: one member's, one workspace's, all.
+    const genKey = scope.userId ? gen.user(scope.userId) : scope.workspaceId ? gen.workspace(scope.workspaceId) : gen.all();
     return { keyspace: 'bookings', genKey, valueKey: `bookings:body:staff:${q}`, stamped: true };
   },
 

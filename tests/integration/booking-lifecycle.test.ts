@@ -239,6 +239,13 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
     const all = await stack.request('GET', '/api/v1/booking/bookings?pageSize=100', { as: staff });
     const userIds = new Set(all.body.items.map((b: { userId: string }) => b.userId));
     expect(userIds.has(other.id) && userIds.has(member.id)).toBe(true);
+    // Staff narrow to one member (any case); a member may name only themselves.
+    const theirs = await stack.request('GET', `/api/v1/booking/bookings?userId=${other.id.toUpperCase()}&pageSize=100`, { as: staff });
+    expect(theirs.body.items.map((b: { id: string }) => b.id).sort()).toEqual([...ids].sort());
+    expect(theirs.body.total).toBe(3);
+    expect((await stack.request('GET', `/api/v1/booking/bookings?userId=${other.id}`, { as: other })).body.total).toBe(3);
+    const forbidden = await stack.request('GET', `/api/v1/booking/bookings?userId=${member.id}`, { as: other });
+    expect([forbidden.status, forbidden.body.error.code]).toEqual([403, 'forbidden']);
     // Default page size is 10.
     expect((await stack.request('GET', '/api/v1/booking/bookings', { as: staff })).body.pageSize).toBe(10);
   });

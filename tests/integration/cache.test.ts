@@ -48,6 +48,8 @@ describe('read-through cache', () => {
       ['/booking/bookings?pageSize=100', staff],
       [`/booking/bookings?workspaceId=${workspaceId}&pageSize=100`, staff],
       [`/booking/bookings?spaceId=${spaceId}&pageSize=100`, staff],
+      [`/booking/bookings?userId=${member.id}&pageSize=100`, staff],
+      [`/booking/bookings?userId=${member.id}&workspaceId=${workspaceId}&sort=startsAt&pageSize=100`, staff],
     ] as const;
     // Warm every cache entry with the pending state.
     expect((await get(`/booking/bookings/${id}`)).body.status).toBe('pending');

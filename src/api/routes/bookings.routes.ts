@@ -131,9 +131,11 @@ export function bookingRoutes(deps: AppDeps) {
     const user = c.get('user');
     const q = c.req.valid('query');
     const staff = isStaffRole(user.role);
+    if (!staff && q.userId !== undefined && q.userId !== user.id) throw new DomainError('forbidden', "Only staff may list another user's bookings");
+    const userId = staff ? q.userId : user.id;
     const where = {
       deletedAt: null,
-      ...(staff ? {} : { userId: user.id }),
+      ...(userId ? { userId } : {}),
       ...(q.status ? { status: q.status } : {}),
       ...(q.bookingType ? { bookingType: q.bookingType } : {}),
       ...(q.workspaceId ? { workspaceId: q.workspaceId } : {}),
@@ -142,7 +144,7 @@ export function bookingRoutes(deps: AppDeps) {
       ...(q.to ? { startsAt: { $lt: new Date(q.to) } } : {}),
     };
     // Members' lists are keyed by their own id, so one member's list is never served to another.
-    const slot = slots.bookingList(staff ? { staff: true, workspaceId: q.workspaceId } : { userId: user.id }, q);
+    const slot = slots.bookingList(staff ? { staff: true, workspaceId: q.workspaceId, userId: q.userId } : { userId: user.id }, q);
     // Cached as the response body: a hit sends it as it came, where parsing every item and serializing it again was
     // most of a cached list read's CPU.
     const body = await deps.cache.through(
