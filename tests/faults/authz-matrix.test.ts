@@ -171,6 +171,14 @@ const matrix: Record<string, Case[]> = {
         return { method: 'GET', path: `${v1}/booking/bookings?pageSize=100&spaceId=${spaceId}`, sees: (b) => items(b).some((i) => i.id === bookingId) };
       },
     },
+    {
+      label: "?userId=owner: the owner's bookings",
+      expect: rule.ownerOrStaffNamed,
+      make: async (o) => {
+        await bookingOf(o);
+        return { method: 'GET', path: `${v1}/booking/bookings?userId=${o.id}` };
+      },
+    },
   ],
   'GET /api/v1/booking/bookings/{id}': [
     { label: 'read', expect: rule.ownerOrStaff, make: async (o) => ({ method: 'GET', path: `${v1}/booking/bookings/${(await bookingOf(o)).bookingId}` }) },
