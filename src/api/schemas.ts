@@ -240,8 +240,24 @@ export const CancelBookingInput = z
 
 /** How a booking list is ordered: newest created first (the default), or by start, earliest or latest first. */
 export const BOOKING_SORTS = ['-createdAt', 'startsAt', '-startsAt'] as const;
+/**
+ * One status or several, comma-separated (`pending,confirmed`: what is still to come), written back in one spelling
+ * (sorted, once each) for the list's cache key.
+ */
+const StatusList = z
+  .string()
+  .transform((v, ctx) => {
+    const parts = v.split(',');
+    if (!parts.every((p) => (BOOKING_STATUSES as readonly string[]).includes(p))) {
+      ctx.addIssue({ code: 'custom', message: `one or more of ${BOOKING_STATUSES.join(', ')}, comma-separated` });
+      return z.NEVER;
+    }
+    return [...new Set(parts)].sort().join(',');
+  })
+  .openapi({ type: 'string', example: 'pending,confirmed', description: `one or more of ${BOOKING_STATUSES.join(', ')}, comma-separated` });
+
 export const BookingListQuery = Pagination.extend({
-  status: z.enum(BOOKING_STATUSES).optional(),
+  status: StatusList.optional(),
   bookingType: z.enum(BOOKING_TYPES).optional(),
   workspaceId: Uuid.optional(),
   spaceId: Uuid.optional(),

@@ -233,6 +233,13 @@ describe('booking lifecycle through HTTP → queue → worker → Postgres', () 
 
     const confirmed = await stack.request('GET', '/api/v1/booking/bookings?status=confirmed', { as: other });
     expect(confirmed.body.items.map((b: { id: string }) => b.id)).toEqual([ids[0]]);
+    // Several statuses, comma-separated, in any order and repeated.
+    await act(stack, other, ids[1]!, 'cancel', { reason: 'changed plans' });
+    for (const status of ['pending,confirmed', 'confirmed,pending,confirmed']) {
+      const live = await stack.request('GET', `/api/v1/booking/bookings?status=${status}`, { as: other });
+      expect(live.body.items.map((b: { id: string }) => b.id), status).toEqual([ids[2], ids[0]]);
+    }
+    expect((await stack.request('GET', '/api/v1/booking/bookings?status=cancelled', { as: other })).body.items.map((b: { id: string }) => b.id)).toEqual([ids[1]]);
     const bySpace = await stack.request('GET', `/api/v1/booking/bookings?spaceId=${spaceId}&bookingType=hourly&workspaceId=${workspaceId}`, { as: other });
     expect(bySpace.body.total).toBe(3);
 

@@ -339,6 +339,8 @@ describe('query parameters → 400 with query.* paths', () => {
     ['pageSize=1000', '/api/v1/booking/bookings?pageSize=1000', ['query.pageSize']],
     ['pageSize=0', '/api/v1/booking/bookings?pageSize=0', ['query.pageSize']],
     ['status=bogus', '/api/v1/booking/bookings?status=bogus', ['query.status']],
+    ['status=pending,bogus', '/api/v1/booking/bookings?status=pending,bogus', ['query.status']],
+    ['status=pending,', '/api/v1/booking/bookings?status=pending,', ['query.status']],
     ['bookingType=weekly', '/api/v1/booking/bookings?bookingType=weekly', ['query.bookingType']],
     ['spaceId not a uuid', '/api/v1/booking/bookings?spaceId=nope', ['query.spaceId']],
     ['workspaceId not a uuid', '/api/v1/booking/bookings?workspaceId=nope', ['query.workspaceId']],

@@ -136,7 +136,7 @@ export function bookingRoutes(deps: AppDeps) {
     const where = {
       deletedAt: null,
       ...(userId ? { userId } : {}),
-      ...(q.status ? { status: q.status } : {}),
+      ...(q.status ? { status: { $in: q.status.split(',') as Booking['status'][] } } : {}),
       ...(q.bookingType ? { bookingType: q.bookingType } : {}),
       ...(q.workspaceId ? { workspaceId: q.workspaceId } : {}),
       ...(q.spaceId ? { spaceId: q.spaceId } : {}),
