@@ -84,8 +84,15 @@ async function startWeb(config: AppConfig, orm: Orm, logger: Logger): Promise<Cl
   const http = await startHttpServer(app.fetch, config.http.port, config.http.host, 'PORT');
   logger.info({ port: http.port }, `API listening on http://${config.http.host}:${http.port} (docs at /docs)`);
   return [
-    // First: the open `Prefer: wait` requests answer now (202), so the HTTP server's close does not wait them out.
-    { name: 'prefer-waits', close: async () => finished.release() },
+    // First: the open `Prefer: wait` requests answer now (202, with `Connection: close` as every answer from here
+    // on), so the HTTP server's close does not wait them out.
+    {
+      name: 'prefer-waits',
+      close: async () => {
+        http.stopKeepAlive();
+        finished.release();
+      },
+    },
     { name: 'http', close: http.close },
     { name: 'finished-signals', close: () => finished.close() },
     { name: 'queues', close: () => closeQueues(queues, redis) },

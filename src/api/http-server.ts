@@ -36,19 +36,38 @@ export function answerParserErrors(server: Server): void {
  * and closes the connections idle at that instant, where a client's next request may already be on the wire (it
  * gets a reset, not knowing if it was served); and a client (or proxy) that keeps its connections busy was served on
  * them until the process's shutdown deadline cut them off mid-request. Here the listening socket closes, and every
- * request after that is answered with `Connection: close` (Node then closes the connection after it); a connection
- * left idle closes at its keep-alive timeout, as it would have anyway. Resolves when none is left. Nothing is added
- * to the requests served before the close.
+ * answer from then on says `Connection: close` (Node then closes the connection after it): those of the requests
+ * under way too (a `Prefer: wait` answered by the shutdown), so no client reuses a connection that is about to go.
+ * A connection left idle closes at its keep-alive timeout, as it would have anyway. `close` resolves when none is
+ * left; `stopKeepAlive` alone marks the answers without closing (the shutdown calls it before it answers the waits).
+ * Nothing is added to the answers sent before.
  */
-export function drainingClose(server: Server): () => Promise<void> {
-  return () =>
+export function drainingClose(server: Server): { stopKeepAlive: () => void; close: () => Promise<void> } {
+  // Per connection, not per request: the request under way on a socket is its `_httpMessage`, as Node keeps it.
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let stopped = false;
+  const stopKeepAlive = () => {
+    if (stopped) return;
+    stopped = true;
+    server.prependListener('request', (_req, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
+    for (const socket of sockets) {
+      const res = (socket as net.Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+    }
+  };
+  const close = () =>
     new Promise<void>((done) => {
-      server.prependListener('request', (_req, res: ServerResponse) => {
-        res.shouldKeepAlive = false;
-      });
+      stopKeepAlive();
       // net.Server's close: stop listening, call back once every connection has ended (http's also closes idle ones).
       net.Server.prototype.close.call(server, () => done());
     });
+  return { stopKeepAlive, close };
 }
 
 /**
@@ -60,10 +79,10 @@ export async function startHttpServer(
   port: number,
   hostname: string,
   setting: 'PORT' | 'HEALTH_PORT',
-): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+): Promise<{ server: Server; port: number; close: () => Promise<void>; stopKeepAlive: () => void }> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname }, (info: AddressInfo) => resolve({ server, port: info.port, close })) as Server;
-    const close = drainingClose(server);
+    const server = serve({ fetch, port, hostname }, (info: AddressInfo) => resolve({ server, port: info.port, close, stopKeepAlive })) as Server;
+    const { close, stopKeepAlive } = drainingClose(server);
     answerParserErrors(server);
     server.once('error', (err) => reject(Object.assign(err, { setting })));
   });

@@ -92,4 +92,25 @@ describe('closing the server (SIGTERM) under steady keep-alive traffic', () => {
     expect(failures).toEqual([]);
     expect(told).toContain('close');
   });
+
+  it('a request under way when the close begins is answered with Connection: close too', async () => {
+    let arrived!: () => void;
+    const inHandler = new Promise<void>((r) => (arrived = r));
+    let answer!: () => void;
+    const gate = new Promise<void>((r) => (answer = r));
+    // Holds its request as a `Prefer: wait` does, until the shutdown answers it.
+    const own = await startHttpServer(async () => {
+      arrived();
+      await gate;
+      return new Response('{"ok":true}', { headers: { 'content-type': 'application/json' } });
+    }, 0, '127.0.0.1', 'PORT');
+    const pending = fetch(`http://127.0.0.1:${own.port}/`);
+    await inHandler;
+    const closing = own.close();
+    answer();
+    const res = await pending;
+    expect(await res.json()).toEqual({ ok: true });
+    expect(res.headers.get('connection')).toBe('close');
+    await closing;
+  });
 });
