@@ -156,10 +156,22 @@ export const Space = z.object({
   updatedAt: IsoDateTime,
 }).openapi('Space');
 
+/** What is wrong with a window's end, if anything: it must come after the start (`fromName`), at most `maxDays` on. */
+const windowEndProblem = (from: string, to: string, fromName: string, maxDays = Infinity): string | undefined =>
+  Date.parse(to) <= Date.parse(from)
+    ? `must be after ${fromName}`
+    : Date.parse(to) - Date.parse(from) > maxDays * 86_400_000
+      ? `window is at most ${maxDays} days`
+      : undefined;
+/** A window's end checked by windowEndProblem, the issue at `path`. */
+const checkWindowEnd = (ctx: z.RefinementCtx, path: string, ...args: Parameters<typeof windowEndProblem>) => {
+  const message = windowEndProblem(...args);
+  if (message) ctx.addIssue({ code: 'custom', path: [path], message });
+};
+
 export const AvailabilityQuery = z
   .object({ from: IsoDateTime, to: IsoDateTime })
-  .refine((q) => Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' })
-  .refine((q) => Date.parse(q.to) - Date.parse(q.from) <= 366 * 86_400_000, { path: ['to'], message: 'window is at most 366 days' });
+  .superRefine((q, ctx) => checkWindowEnd(ctx, 'to', q.from, q.to, 'from', 366));
 /**
  * A workspace's spaces, narrowed: of a kind, with room for so many, bookable or not, and free for a whole window
  * (`availableFrom` to `availableTo`: bookable, no booking and no live cart hold overlapping it).
@@ -181,8 +193,7 @@ export const SpaceListQuery = Pagination.extend({
   if (from === undefined && to === undefined) return;
   if (from === undefined || to === undefined)
     ctx.addIssue({ code: 'custom', path: [from === undefined ? 'availableFrom' : 'availableTo'], message: 'availableFrom and availableTo go together' });
-  else if (Date.parse(to) <= Date.parse(from)) ctx.addIssue({ code: 'custom', path: ['availableTo'], message: 'must be after availableFrom' });
-  else if (Date.parse(to) - Date.parse(from) > 366 * 86_400_000) ctx.addIssue({ code: 'custom', path: ['availableTo'], message: 'window is at most 366 days' });
+  else checkWindowEnd(ctx, 'availableTo', from, to, 'availableFrom', 366);
 });
 
 export const Availability = z
@@ -267,7 +278,9 @@ export const BookingListQuery = Pagination.extend({
   from: CommandInstant.optional().openapi({ description: 'only bookings ending after this instant' }),
   to: CommandInstant.optional().openapi({ description: 'only bookings starting before this instant' }),
   sort: z.enum(BOOKING_SORTS).default('-createdAt').openapi({ description: 'newest created first (default), or by start time' }),
-}).refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.to) > Date.parse(q.from), { path: ['to'], message: 'must be after from' });
+}).superRefine((q, ctx) => {
+  if (q.from !== undefined && q.to !== undefined) checkWindowEnd(ctx, 'to', q.from, q.to, 'from');
+});
 
 export const Booking = z
   .object({
