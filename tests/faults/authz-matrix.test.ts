@@ -271,6 +271,8 @@ const matrix: Record<string, Case[]> = {
     },
   ],
   'POST /api/v1/notifications/{id}/read': [{ label: 'mark read', expect: rule.ownerOnly, make: async (o) => ({ method: 'POST', path: `${v1}/notifications/${await notificationOf(o)}/read` }) }],
+  // Anyone's own; that it leaves others' alone is tested in follow-ups.test.ts.
+  'PATCH /api/v1/notifications': [{ label: 'mark all mine read', owned: false, expect: rule.any, make: async () => ({ method: 'PATCH', path: `${v1}/notifications`, body: { read: true } }) }],
   'POST /api/v1/workspaces/{id}/webhooks': [
     {
       label: 'register',

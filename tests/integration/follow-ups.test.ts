@@ -784,6 +784,39 @@ describe('in-app notifications API', () => {
     expect((await stack.request('GET', '/api/v1/notifications?unread=maybe', { as: carol })).status).toBe(400);
     expect((await stack.request('POST', `/api/v1/notifications/${randomUUID()}/read`, { as: carol })).status).toBe(404);
   });
+
+  it('PATCH /notifications {read: true} marks my unread ones (up to `before` if given), no one else\'s, and says how many', async () => {
+    const { space } = await seedSpace(stack);
+    const dave = makeUser('member', 'dave');
+    const erin = makeUser('member', 'erin');
+    const daveBooking = await bookAndWait(dave, space.id, 94);
+    await bookAndWait(erin, space.id, 96);
+    await act(stack, staff, daveBooking, 'confirm');
+    const count = async (who: TestUser, query = '') => (await stack.request('GET', `/api/v1/notifications${query}`, { as: who })).body.total;
+    await until('dave\'s two and erin\'s one', async () => (await count(dave)) === 2 && (await count(erin)) === 1);
+    const [latest] = (await stack.request('GET', '/api/v1/notifications', { as: dave })).body.items;
+
+    // Only those created up to `before`: the latest stays unread.
+    const before = new Date(Date.parse(latest.createdAt) - 1).toISOString();
+    const first = await stack.request('PATCH', '/api/v1/notifications', { as: dave, body: { read: true, before } });
+    expect([first.status, first.body]).toEqual([200, { marked: 1 }]);
+    expect((await stack.request('GET', '/api/v1/notifications?unread=true', { as: dave })).body.items.map((n: { id: string }) => n.id)).toEqual([latest.id]);
+    const rest = await stack.request('PATCH', '/api/v1/notifications', { as: dave, body: { read: true } });
+    expect(rest.body).toEqual({ marked: 1 });
+    expect(await count(dave, '?unread=true')).toBe(0);
+    expect((await stack.request('PATCH', '/api/v1/notifications', { as: dave, body: { read: true } })).body).toEqual({ marked: 0 });
+    expect(await count(erin, '?unread=true')).toBe(1);
+
+    for (const [payload, path] of [
+      [{ read: true, before: 'yesterday' }, 'before'],
+      [{ read: false }, 'read'],
+      [{}, 'read'],
+      [{ read: true, ids: [latest.id] }, 'ids'],
+    ] as const) {
+      const bad = await stack.request('PATCH', '/api/v1/notifications', { as: dave, body: payload });
+      expect([bad.status, bad.body.error.details.map((d: { path: string }) => d.path)], JSON.stringify(payload)).toEqual([400, [path]]);
+    }
+  });
 });
 
 describe('webhook endpoints API', () => {

@@ -4,7 +4,7 @@ import { DomainError } from '../../domain/errors.js';
 import { BOOKING_EVENT_TYPES } from '../../jobs/catalogue.js';
 import type { AppDeps, AppEnv } from '../context.js';
 import * as S from '../schemas.js';
-import { json } from '../openapi-helpers.js';
+import { body, json } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
 import { apiRouter } from '../router.js';
 
@@ -41,6 +41,21 @@ const markRead = createRoute({
   responses: { 200: json(NotificationDto, 'The notification, with readAt'), ...S.errors },
 });
 
+/** A change to all of my notifications at once: marking them read (the only one there is). */
+const MarkAllInput = z
+  .strictObject({
+    read: z.literal(true),
+    before: S.CommandInstant.optional().openapi({
+      description: 'only those created up to this instant (when the list was read: one that arrived since stays unread)',
+    }),
+  })
+  .openapi('MarkNotificationsRead');
+const markAllRead = createRoute({
+  method: 'patch', path: '/notifications', tags, summary: 'Mark all my unread notifications read (idempotent)',
+  request: { ...body(MarkAllInput) },
+  responses: { 200: json(z.object({ marked: z.number().int() }).openapi('NotificationsMarked'), 'How many were unread and are now read'), ...S.errors },
+});
+
 const notificationDto = (n: Notification): z.infer<typeof NotificationDto> => ({
   id: n.id,
   type: n.type as z.infer<typeof NotificationDto>['type'],
@@ -75,6 +90,15 @@ export function notificationRoutes(deps: AppDeps) {
     const n = await em.findOne(NotificationSchema, { id, userId });
     if (!n) throw new DomainError('not_found', `Notification ${id} not found`);
     return c.json(notificationDto(n), 200);
+  });
+
+  app.openapi(markAllRead, async (c) => {
+    const { before } = c.req.valid('json');
+    const userId = c.get('user').id;
+    const marked = await deps.orm.em
+      .fork()
+      .nativeUpdate(NotificationSchema, { userId, readAt: null, ...(before ? { createdAt: { $lte: new Date(before) } } : {}) }, { readAt: new Date() });
+    return c.json({ marked }, 200);
   });
 
   return app;
