@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { randomUUID } from 'node:crypto';
-import { ReservationSchema, SpaceSchema, WorkspaceSchema, type Space, type Workspace } from '../../db/entities/index.js';
+import { ReservationSchema, SpaceSchema, WorkspaceSchema, type Reservation, type Space, type Workspace } from '../../db/entities/index.js';
 import { canonicalTimeZone } from '../../domain/time-rules.js';
 import { API_PREFIX } from '../paths.js';
 import type { AppDeps, AppEnv } from '../context.js';
@@ -12,8 +12,7 @@ import { slots } from '../../cache/keys.js';
 import { findSpace as lookupSpace, findWorkspace as lookupWorkspace } from '../lookups.js';
 import { json, body } from '../openapi-helpers.js';
 import { findAndCount } from '../../db/orm.js';
-import { columnOfProp, query, tableOf } from '../../db/sql.js';
-import type { EntityManager, FilterQuery } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery, ObjectQuery } from '@mikro-orm/postgresql';
 import { apiRouter } from '../router.js';
 
 const tags = ['catalog'];
@@ -74,19 +73,24 @@ const availability = createRoute({
 });
 
 /**
- * The spaces of a workspace that a live claim (a booking's, or a cart hold not yet expired: what `availability`
- * shows busy) overlaps in [from, to). One statement; at most the workspace's spaces.
+ * The live claims overlapping [from, to): a booking's, or a cart hold not yet expired at `now` (an expired one never
+ * blocks). What `availability` shows busy, and what the space search's window leaves out.
  */
+const liveClaimsOverlapping = (from: Date, to: Date, now: Date): ObjectQuery<Reservation> => ({
+  startsAt: { $lt: to },
+  endsAt: { $gt: from },
+  $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }],
+});
+
+/** The spaces of a workspace that a live claim overlaps in [from, to). One statement; at most the workspace's spaces. */
 async function spacesClaimedDuring(em: EntityManager, workspaceId: string, from: Date, to: Date): Promise<string[]> {
-  const r = (prop: string) => `r.${columnOfProp(em, ReservationSchema, prop)}`;
-  const s = (prop: string) => `s.${columnOfProp(em, SpaceSchema, prop)}`;
-  const rows = await query<{ id: string }>(
-    em,
-    `select distinct ${r('spaceId')} as "id" from ${tableOf(em, ReservationSchema)} r join ${tableOf(em, SpaceSchema)} s on ${s('id')} = ${r('spaceId')}
-    where ${s('workspaceId')} = ? and ${r('startsAt')} < ? and ${r('endsAt')} > ? and (${r('expiresAt')} is null or ${r('expiresAt')} > ?)`,
-    [workspaceId, to, from, new Date()],
+  const spacesOfWorkspace = em.createQueryBuilder(SpaceSchema).select('id').where({ workspaceId }).getKnexQuery();
+  const claims = await em.find(
+    ReservationSchema,
+    { ...liveClaimsOverlapping(from, to, new Date()), spaceId: { $in: spacesOfWorkspace as never } },
+    { fields: ['spaceId'] },
   );
-  return rows.map((row) => row.id);
+  return [...new Set(claims.map((r) => r.spaceId))];
 }
 
 export function catalogRoutes(deps: AppDeps) {
@@ -172,12 +176,7 @@ export function catalogRoutes(deps: AppDeps) {
     const busy = await deps.cache.through(slots.availability(space.id, window.from, window.to), async () => {
       const claims = await em().find(
         ReservationSchema,
-        {
-          spaceId: space.id,
-          startsAt: { $lt: new Date(to) },
-          endsAt: { $gt: new Date(from) },
-          $or: [{ expiresAt: null }, { expiresAt: { $gt: new Date() } }],
-        },
+        { spaceId: space.id, ...liveClaimsOverlapping(new Date(from), new Date(to), new Date()) },
         { orderBy: { startsAt: 'asc' }, limit: 5000 },
       );
       return claims.map((r) => ({ startsAt: r.startsAt.toISOString(), endsAt: r.endsAt.toISOString(), kind: r.kind, expiresAt: r.expiresAt?.getTime() ?? null }));
